@@ -1,0 +1,15 @@
+/**
+ * The one error type for what the user did wrong. The CLI prints its message as one line and exits
+ * with code 2 (no stack trace unless --verbose). Anything else that escapes is a bug: exit code 1.
+ */
+export class UserError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export function isUserError(e: unknown): e is UserError {
+  return e instanceof UserError;
+}
