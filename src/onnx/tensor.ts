@@ -1,0 +1,111 @@
+/** Reading and making TensorProto values. */
+import type { TensorProto, AttributeProto, NodeProto } from './model.ts';
+import { DataType, toNumber } from './model.ts';
+
+export function tensorDims(t: TensorProto): number[] {
+  return (t.dims ?? []).map(toNumber);
+}
+
+function rawView(raw: Uint8Array): DataView {
+  return new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+}
+
+/** IEEE half bits -> float. */
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** Any numeric tensor as float32 values (row-major). */
+export function tensorToFloat32(t: TensorProto): Float32Array {
+  const dims = tensorDims(t);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const dt = t.dataType ?? 0;
+  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+  const out = new Float32Array(n);
+  if (raw) {
+    const v = rawView(raw);
+    for (let i = 0; i < n; i++) {
+      switch (dt) {
+        case DataType.FLOAT: out[i] = v.getFloat32(i * 4, true); break;
+        case DataType.DOUBLE: out[i] = v.getFloat64(i * 8, true); break;
+        case DataType.FLOAT16: out[i] = halfToFloat(v.getUint16(i * 2, true)); break;
+        case DataType.INT8: out[i] = v.getInt8(i); break;
+        case DataType.UINT8: case DataType.BOOL: out[i] = v.getUint8(i); break;
+        case DataType.INT32: out[i] = v.getInt32(i * 4, true); break;
+        case DataType.INT64: out[i] = Number(v.getBigInt64(i * 8, true)); break;
+        default: throw new Error(`unsupported tensor data type ${dt} in ${t.name}`);
+      }
+    }
+    return out;
+  }
+  const src: ArrayLike<unknown> =
+    dt === DataType.FLOAT ? t.floatData ?? [] :
+    dt === DataType.DOUBLE ? t.doubleData ?? [] :
+    dt === DataType.INT64 ? t.int64Data ?? [] :
+    t.int32Data ?? [];
+  if (dt === DataType.FLOAT16) {
+    for (let i = 0; i < n; i++) out[i] = halfToFloat(Number((t.int32Data ?? [])[i]));
+    return out;
+  }
+  for (let i = 0; i < Math.min(n, src.length); i++) out[i] = toNumber(src[i] as number);
+  return out;
+}
+
+/** Integer tensor values (shape constants, axes) as numbers. */
+export function tensorToInts(t: TensorProto): number[] {
+  return Array.from(tensorToFloat32(t), (x) => Math.round(x));
+}
+
+function rawBytes(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+}
+
+export function floatTensor(name: string, dims: number[], data: Float32Array | number[]): TensorProto {
+  const arr = data instanceof Float32Array ? data : Float32Array.from(data);
+  return { name, dims, dataType: DataType.FLOAT, rawData: rawBytes(arr) };
+}
+
+export function int8Tensor(name: string, dims: number[], data: Int8Array): TensorProto {
+  return { name, dims, dataType: DataType.INT8, rawData: rawBytes(data) };
+}
+
+export function int64Tensor(name: string, dims: number[], data: number[]): TensorProto {
+  return { name, dims, dataType: DataType.INT64, rawData: rawBytes(BigInt64Array.from(data.map((x) => BigInt(x)))) };
+}
+
+export function attr(node: NodeProto, name: string): AttributeProto | undefined {
+  return (node.attribute ?? []).find((a) => a.name === name);
+}
+
+export function attrInt(node: NodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return a && a.i !== undefined && a.i !== null ? toNumber(a.i) : fallback;
+}
+
+export function attrFloat(node: NodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return a && a.f !== undefined && a.f !== null ? a.f : fallback;
+}
+
+export function attrInts(node: NodeProto, name: string): number[] | undefined {
+  const a = attr(node, name);
+  return a && a.ints && a.ints.length > 0 ? a.ints.map(toNumber) : undefined;
+}
+
+export function attrString(node: NodeProto, name: string): string | undefined {
+  const a = attr(node, name);
+  return a?.s ? new TextDecoder().decode(a.s) : undefined;
+}
+
+/** Attribute builders (AttributeProto.type values from the ONNX schema). */
+export const makeAttr = {
+  int: (name: string, i: number): AttributeProto => ({ name, type: 2, i }),
+  float: (name: string, f: number): AttributeProto => ({ name, type: 1, f }),
+  ints: (name: string, ints: number[]): AttributeProto => ({ name, type: 7, ints }),
+  tensor: (name: string, t: TensorProto): AttributeProto => ({ name, type: 4, t }),
+};
