@@ -1,3 +1,7 @@
 import type { CommandModule } from 'yargs';
-// One line per command module; keep alphabetical.
-export const commands: CommandModule<any, any>[] = [];
+import { infoCommand } from './info.ts';
+
+// One line per command module.
+export const commands: CommandModule<any, any>[] = [
+  infoCommand,
+];

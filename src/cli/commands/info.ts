@@ -1,0 +1,44 @@
+import type { CommandModule } from 'yargs';
+import { withModelOptions, loadModelAndLayers, type ModelArgs } from '../model-options.ts';
+import { formatTable, formatMacs } from '../table.ts';
+import { opsetVersion, toNumber } from '../../onnx/model.ts';
+import type { GlobalOptions } from '../main.ts';
+
+type Args = GlobalOptions & ModelArgs;
+
+export const infoCommand: CommandModule<GlobalOptions, Args> = {
+  command: 'info',
+  describe: 'List the quantizable layers of a model (name, op, shapes, MACs, share, fused activation)',
+  builder: (y) =>
+    withModelOptions(y).example([
+      ['$0 info', 'Layer table of the built-in PP-OCRv4 recognizer'],
+      ['$0 info --model resnet50.onnx --input-shape input:1x3x224x224 --json', 'Layers of your model as JSON'],
+    ]) as any,
+  handler: async (args) => {
+    const m = await loadModelAndLayers(args);
+    const total = m.layers.reduce((a, l) => a + l.macs, 0);
+    if (args.json) {
+      const doc = {
+        model: m.path,
+        irVersion: toNumber(m.original.irVersion),
+        opset: opsetVersion(m.original),
+        inputShapes: m.inputShapes,
+        totalMacs: total,
+        layers: m.layers.map((l) => ({
+          name: l.name, op: l.op, inputShape: l.inputShape, weightShape: l.weightShape, outputShape: l.outputShape,
+          kernel: l.kernel, stride: l.stride, groups: l.groups, depthwise: l.depthwise, weightIsConstant: l.weightIsConstant,
+          macs: l.macs, params: l.params, macsShare: l.macs / total, activation: l.activation ?? null,
+        })),
+      };
+      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      return;
+    }
+    const rows = m.layers.map((l) => [
+      l.index, l.name, l.op + (l.depthwise ? ' dw' : l.weightIsConstant ? '' : ' act×act'),
+      l.inputShape.join('x'), l.weightShape.join('x'), l.outputShape.join('x'),
+      formatMacs(l.macs), `${((100 * l.macs) / total).toFixed(1)}%`, l.activation ?? '',
+    ]);
+    process.stdout.write(`${m.path}\nopset ${opsetVersion(m.original)}, inputs ${Object.entries(m.inputShapes).map(([k, v]) => `${k}:${v.join('x')}`).join(' ')}, ${m.layers.length} quantizable layers, ${formatMacs(total)} MACs per sample\n\n`);
+    process.stdout.write(`${formatTable(['#', 'layer', 'op', 'input', 'weight', 'output', 'MACs', 'share', 'activation'], rows, ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'r', 'l'])}\n`);
+  },
+};
