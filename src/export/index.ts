@@ -1,0 +1,118 @@
+/**
+ * Exports of a policy for every TensorRT path: trtexec flags, precision.json, build_engine.py and Polygraphy
+ * args (TensorRT 8.4–10.x, implicit quantization), the calibration cache (TensorRT <= 10), and the explicitly
+ * quantized model (TensorRT 10 explicit quantization, the only form TensorRT 11 accepts).
+ */
+import { join } from 'node:path';
+import type { PolicyFile } from '../policy.ts';
+import { writeFileAtomic } from '../fs.ts';
+import { buildPrecisionPlan, type PlanGraph, type PlanLayer, type PrecisionPlan } from './plan.ts';
+import { trtexecCommand } from './trtexec.ts';
+import { polygraphyCommand } from './polygraphy.ts';
+import { precisionDocument, precisionJson, type ModelRef } from './precision-json.ts';
+import { trtPythonScript } from './trt-python.ts';
+import { calibrationCache, trtVersionCode } from './calib-cache.ts';
+
+export const EXPORT_FORMATS = ['trtexec', 'json', 'polygraphy', 'trt-python', 'calib-cache'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** File names in a search's output folder (DESIGN.md). */
+export const EXPORT_FILE_NAMES: Readonly<Record<ExportFormat, string>> = {
+  trtexec: 'trtexec.txt',
+  json: 'precision.json',
+  polygraphy: 'polygraphy.txt',
+  'trt-python': 'build_engine.py',
+  'calib-cache': 'calibration.cache',
+};
+
+/** TensorRT release the calibration cache header names unless told otherwise (JetPack 6's TensorRT). */
+export const DEFAULT_TRT_VERSION = '8.6.1';
+
+export interface ExportInputs {
+  policy: Pick<PolicyFile, 'layers' | 'calibration'>;
+  layers: readonly PlanLayer[];
+  graph: PlanGraph;
+  /** The model as the written commands refer to it (path as the user runs them) and its sha256. */
+  model: ModelRef;
+  /** Input shapes the policy was evaluated with; build_engine.py uses them for dynamic dims. */
+  inputShapes?: Record<string, number[]>;
+}
+
+export interface ExportOptions {
+  /** trtexec: write `name*` patterns (TensorRT 10 trtexec). */
+  wildcard?: boolean;
+  /** Calibration cache header version, e.g. 8.6.1 or 10.3.0. */
+  trtVersion?: string;
+  /** Where the commands expect calibration.cache, build_engine.py and the engine. */
+  calibPath?: string;
+  scriptPath?: string;
+  enginePath?: string;
+}
+
+export interface RenderedExport {
+  content: string;
+  warnings: string[];
+}
+
+export function planFor(inputs: ExportInputs): PrecisionPlan {
+  return buildPrecisionPlan(inputs.policy, inputs.layers, inputs.graph);
+}
+
+export function renderExport(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions = {}, plan = planFor(inputs)): RenderedExport {
+  const warnings = [...plan.warnings];
+  const doc = () => precisionDocument(plan, inputs.model, inputs.policy.calibration?.method ?? 'unknown', inputs.inputShapes);
+  switch (format) {
+    case 'trtexec': {
+      const cmd = trtexecCommand(plan, {
+        modelPath: inputs.model.path,
+        calibPath: opts.calibPath,
+        enginePath: opts.enginePath,
+        wildcard: opts.wildcard,
+      });
+      return { content: cmd.text, warnings: [...warnings, ...cmd.warnings] };
+    }
+    case 'polygraphy':
+      return {
+        content: polygraphyCommand(plan, { modelPath: inputs.model.path, calibPath: opts.calibPath, enginePath: opts.enginePath, scriptPath: opts.scriptPath }).text,
+        warnings,
+      };
+    case 'json':
+      return { content: precisionJson(doc()), warnings };
+    case 'trt-python':
+      return { content: trtPythonScript(plan, doc(), { enginePath: opts.enginePath }), warnings };
+    case 'calib-cache':
+      return { content: calibrationCache(plan.amax, trtVersionCode(opts.trtVersion ?? DEFAULT_TRT_VERSION)), warnings };
+  }
+}
+
+/**
+ * Writes every format into a search's output folder, each file atomically, with the commands referring to the
+ * folder's own calibration.cache, build_engine.py and model.engine. Returns the paths written and the warnings.
+ */
+export function writeExports(dir: string, inputs: ExportInputs, opts: ExportOptions = {}): { files: string[]; warnings: string[] } {
+  const plan = planFor(inputs);
+  const local: ExportOptions = {
+    calibPath: join(dir, EXPORT_FILE_NAMES['calib-cache']),
+    scriptPath: join(dir, EXPORT_FILE_NAMES['trt-python']),
+    enginePath: join(dir, 'model.engine'),
+    ...opts,
+  };
+  const files: string[] = [];
+  const warnings = new Set<string>();
+  for (const format of EXPORT_FORMATS) {
+    const out = renderExport(format, inputs, local, plan);
+    const path = join(dir, EXPORT_FILE_NAMES[format]);
+    writeFileAtomic(path, out.content);
+    files.push(path);
+    out.warnings.forEach((w) => warnings.add(w));
+  }
+  return { files, warnings: [...warnings] };
+}
+
+export type { PrecisionPlan, PlanEntry, PlanLayer, PlanGraph, TrtType } from './plan.ts';
+export { buildPrecisionPlan, ACTION_TYPES } from './plan.ts';
+export { trtexecCommand } from './trtexec.ts';
+export { polygraphyCommand } from './polygraphy.ts';
+export { precisionDocument } from './precision-json.ts';
+export { trtPythonScript } from './trt-python.ts';
+export { calibrationCache, parseCalibrationCache, trtVersionCode, scaleHex, hexScale } from './calib-cache.ts';
