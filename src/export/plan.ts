@@ -165,7 +165,6 @@ export function buildPrecisionPlan(
   const amax = new Map<string, number>();
   const amaxOwner = new Map<string, string>();
   const missing: string[] = [];
-  const unranged: string[] = [];
 
   const needRange = (tensor: string, owner: string, value: number | undefined, required: boolean) => {
     if (amax.has(tensor)) return;
@@ -211,14 +210,10 @@ export function buildPrecisionPlan(
     if (layer.output !== layer.fusedOutput) {
       const own = policyAmax[layer.output];
       const fallback = layer.activation && RELU_LIKE.has(layer.activation) && fused.length === 1 ? policyAmax[layer.fusedOutput] : undefined;
+      // Without an amax (the simulator records none for node outputs followed by fused ops) the tensor gets no
+      // range: TensorRT folds BatchNorm, scale and activations into the int8 kernel, which never writes it.
       needRange(layer.output, layer.name, own ?? fallback, false);
-      if (own === undefined && fallback === undefined) unranged.push(layer.name);
     }
-  }
-  if (unranged.length > 0) {
-    warnings.push(
-      `calibration has no amax for the node output (before fused ops) of ${unranged.length} int8 layer(s) (${unranged.slice(0, 3).join(', ')}${unranged.length > 3 ? ', ...' : ''}); TensorRT needs none where it fuses those ops into the layer, as it does for BatchNorm, scale and activations`,
-    );
   }
   if (missing.length > 0) {
     throw new UserError(

@@ -1,7 +1,9 @@
 import type { CommandModule } from 'yargs';
+import { exportCommand } from './export.ts';
 import { infoCommand } from './info.ts';
 
 // One line per command module.
 export const commands: CommandModule<any, any>[] = [
+  exportCommand,
   infoCommand,
 ];
