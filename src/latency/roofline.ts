@@ -1,0 +1,156 @@
+/**
+ * Roofline latency of a policy on a GPU profile. Per kernel: max(compute at the kernel's precision and
+ * shape efficiency, bytes moved / bandwidth) + launch overhead. Per tensor boundary whose producer writes a
+ * different precision than its consumer reads: a reformat kernel (read + write the tensor, + launch).
+ * The reformats are what make latency non-additive over layers: the cost of a layer's precision depends on
+ * its neighbours'.
+ */
+import type { LayerPolicy, Precision } from '../policy.ts';
+import type { LatencyEstimate, LatencyModel, LayerLatency } from './types.ts';
+import type { DeviceProfile } from './device-profile.ts';
+import type { Kernel, KernelPlan } from './graph.ts';
+import { BYTES, MEMORY_EFFICIENCY, computeSeconds, gemmShape, type KernelPrecision } from './efficiency.ts';
+
+/** Precision a layer reads its activations in (DESIGN.md action table). */
+export function inputPrecision(p: Precision): KernelPrecision {
+  return p === 'mixed' ? 'int8' : p;
+}
+
+/** Precision a layer writes its output in: mixed layers read int8 and write fp16. */
+export function outputPrecision(p: Precision): KernelPrecision {
+  return p === 'mixed' ? 'fp16' : p;
+}
+
+/** The network's own inputs and outputs are fp32 tensors. */
+const IO_PRECISION: KernelPrecision = 'fp32';
+
+export interface KernelCost {
+  kernel: Kernel;
+  precision: KernelPrecision;
+  computeS: number;
+  memoryS: number;
+  seconds: number;
+}
+
+export interface ReformatCost {
+  tensor: string;
+  from: KernelPrecision;
+  to: KernelPrecision;
+  seconds: number;
+  owner: string;
+}
+
+export interface RooflineBreakdown {
+  kernels: KernelCost[];
+  reformats: ReformatCost[];
+}
+
+function layerPrecision(policy: LayerPolicy, name: string): Precision {
+  return policy[name]?.precision ?? 'fp32';
+}
+
+/** Prices every kernel and reformat of the plan for one policy. */
+export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1): RooflineBreakdown {
+  const memS = (bytes: number): number => bytes / (device.memoryBytesPerS * MEMORY_EFFICIENCY);
+  const elems = (t: string): number => (plan.tensorElems.get(t) ?? 0) * batch;
+  const outPrec: KernelPrecision[] = [];
+  const kernels: KernelCost[] = [];
+  const reformats: ReformatCost[] = [];
+  const reformatted = new Set<string>();
+  const sourcePrecision = (t: string): KernelPrecision => {
+    const id = plan.producer.get(t);
+    return id === undefined ? IO_PRECISION : outPrec[id];
+  };
+  const reformat = (t: string, from: KernelPrecision, to: KernelPrecision, owner: string): void => {
+    if (from === to || reformatted.has(`${t}\u0000${to}`)) return;
+    reformatted.add(`${t}\u0000${to}`);
+    const seconds = memS(elems(t) * (BYTES[from] + BYTES[to])) + device.launchOverheadS;
+    reformats.push({ tensor: t, from, to, seconds, owner });
+  };
+
+  for (const k of plan.kernels) {
+    if (k.kind === 'layer' && k.layer) {
+      const p = layerPrecision(policy, k.layer.name);
+      const inP = inputPrecision(p);
+      const outP = outputPrecision(p);
+      outPrec[k.id] = outP;
+      let bytes = 0;
+      k.reads.forEach((t, i) => {
+        const readP = i < k.ownReads ? inP : outP;
+        reformat(t, sourcePrecision(t), readP, k.owner);
+        bytes += elems(t) * BYTES[readP];
+      });
+      if (k.layer.weightIsConstant) bytes += k.layer.params * BYTES[inP];
+      for (const t of k.writes) bytes += elems(t) * BYTES[outP];
+      const computeS = computeSeconds(gemmShape(k.layer), k.layer.macs, inP, batch, device);
+      const memoryS = memS(bytes);
+      kernels.push({ kernel: k, precision: inP, computeS, memoryS, seconds: Math.max(computeS, memoryS) + device.launchOverheadS });
+      continue;
+    }
+    const src = k.reads.length > 0 ? sourcePrecision(k.reads[0]) : IO_PRECISION;
+    const run: KernelPrecision = src === 'int8' && k.floatOnly ? 'fp16' : src;
+    outPrec[k.id] = run;
+    if (k.kind === 'concat') {
+      // TensorRT elides concatenation: producers write into slices of one buffer, which must share a format.
+      for (const t of k.reads) reformat(t, sourcePrecision(t), run, k.owner);
+      kernels.push({ kernel: k, precision: run, computeS: 0, memoryS: 0, seconds: 0 });
+      continue;
+    }
+    let bytes = 0;
+    for (const t of k.reads) {
+      reformat(t, sourcePrecision(t), run, k.owner);
+      bytes += elems(t) * BYTES[run];
+    }
+    for (const t of k.writes) bytes += elems(t) * BYTES[run];
+    const memoryS = memS(bytes);
+    kernels.push({ kernel: k, precision: run, computeS: 0, memoryS, seconds: memoryS + device.launchOverheadS });
+  }
+
+  for (const t of plan.outputs) {
+    const id = plan.producer.get(t);
+    if (id !== undefined) reformat(t, outPrec[id], IO_PRECISION, plan.kernels[id].owner);
+  }
+  return { kernels, reformats };
+}
+
+/** Sums a breakdown into the LatencyEstimate shape: per quantizable layer, its kernels and its reformats. */
+export function summarize(plan: KernelPlan, policy: LayerPolicy, breakdown: RooflineBreakdown): LatencyEstimate {
+  const ms = new Map<string, number>();
+  const reformatMs = new Map<string, number>();
+  for (const c of breakdown.kernels) ms.set(c.kernel.owner, (ms.get(c.kernel.owner) ?? 0) + c.seconds * 1e3);
+  for (const r of breakdown.reformats) reformatMs.set(r.owner, (reformatMs.get(r.owner) ?? 0) + r.seconds * 1e3);
+  const perLayer: LayerLatency[] = plan.layers.map((l) => ({
+    name: l.name,
+    ms: ms.get(l.name) ?? 0,
+    precision: layerPrecision(policy, l.name),
+    reformatMs: reformatMs.get(l.name) ?? 0,
+  }));
+  const totalMs = perLayer.reduce((s, l) => s + l.ms + l.reformatMs, 0);
+  return { totalMs, perLayer };
+}
+
+export function estimateRoofline(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1): LatencyEstimate {
+  return summarize(plan, policy, priceKernels(plan, device, policy, batch));
+}
+
+export class RooflineLatencyModel implements LatencyModel {
+  readonly target: string;
+  readonly plan: KernelPlan;
+  readonly device: DeviceProfile;
+  readonly batch: number;
+
+  constructor(plan: KernelPlan, device: DeviceProfile, batch = 1) {
+    this.target = device.id;
+    this.plan = plan;
+    this.device = device;
+    this.batch = batch;
+  }
+
+  async estimate(policy: LayerPolicy): Promise<LatencyEstimate> {
+    return estimateRoofline(this.plan, this.device, policy, this.batch);
+  }
+
+  breakdown(policy: LayerPolicy): RooflineBreakdown {
+    return priceKernels(this.plan, this.device, policy, this.batch);
+  }
+}
