@@ -73,7 +73,7 @@ test('sensitivity features normalise per column, hot = sensitive, missing stays 
   };
   assert.deepEqual(featureColumns(analysis).map((c) => c.key), ['int8Drop', 'leaveOneOutDrop', 'mse', 'kl', 'histogramOverlap', 'outlierFraction', 'rangeWaste']);
   const cells = normaliseFeatures(analysis);
-  const get = (layer: string, feature: string) => cells.find((c) => c.layer === layer && c.feature.startsWith(feature))!;
+  const get = (layer: string, feature: string) => cells.find((c) => c.layer === layer && (c.feature.startsWith(feature) || c.feature.startsWith(`1 - ${feature}`)))!;
   assert.equal(get('a', 'int8').norm, 0);
   assert.equal(get('b', 'int8').norm, 1);
   assert.equal(get('b', 'int8').raw, 0.3);

@@ -54,8 +54,8 @@ export interface PlotSection {
 }
 
 export function plotSection(p: PlotSection): string {
-  return `<section class="plot" id="plot-${escapeHtml(p.id)}">
-<h2>${escapeHtml(p.title)}</h2>
+  // The plot draws its own title (so the standalone .svg/.png keep it); the page adds no second heading.
+  return `<section class="plot" id="plot-${escapeHtml(p.id)}" aria-label="${escapeHtml(p.title)}">
 <figure>${p.svg}<figcaption>${escapeHtml(p.caption)}</figcaption></figure>
 </section>`;
 }
@@ -73,7 +73,7 @@ table.facts th { background: #f8f8f8; font-weight: 600; white-space: nowrap; }
 td { font-variant-numeric: tabular-nums; }
 td:first-child { word-break: break-all; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 3px; color: #111; font-size: 12px; }
-figure { margin: 0; overflow-x: auto; }
+figure { margin: 28px 0 0; padding-top: 12px; border-top: 1px solid #e3e3e3; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; display: block; }
 figcaption { color: #555; font-size: 12px; margin-top: 4px; }
 .good { color: #1a7f37; } .bad { color: #b42318; }

@@ -190,8 +190,8 @@ export function scoreLatencySpec(input: SearchReportInput): PlotSpec {
     tip: `baseline ${b.agent}: score ${formatNumber(b.score)}, ${formatNumber(b.latencyMs)} ms, reward ${formatNumber(b.reward)}${b.feasible ? '' : ', infeasible'}`,
   }));
   const floor = scoreFloor(input.fp32Score, input.maxDrop, hib);
-  const x = { field: 'latencyMs', type: 'quantitative' as const, title: `latency (ms, ${input.target})`, scale: { zero: false, padding: 14 } };
-  const y = { field: 'score', type: 'quantitative' as const, title: input.metricName ? `score (${input.metricName})` : 'score', scale: { zero: false, padding: 10 } };
+  const x = { field: 'latencyMs', type: 'quantitative' as const, title: `latency (ms, ${input.target})`, scale: { zero: false, nice: true }, axis: { tickCount: 12 } };
+  const y = { field: 'score', type: 'quantitative' as const, title: input.metricName ? `score (${input.metricName})` : 'score', scale: { zero: false, nice: true } };
 
   const layer: unknown[] = [
     {
@@ -364,7 +364,7 @@ export function sensitivitySpec(analysis: AnalysisInput | undefined): PlotSpec {
         type: 'nominal',
         title: null,
         sort: columns.map((c) => c.label),
-        axis: { orient: 'top', labelAngle: -30, labelLimit: 160 },
+        axis: { orient: 'top', labelAngle: -30, labelLimit: 240 },
       },
       y: {
         field: 'row',
@@ -387,14 +387,15 @@ export function sensitivitySpec(analysis: AnalysisInput | undefined): PlotSpec {
   return { id: 'sensitivity', title, spec: spec as unknown as TopLevelSpec };
 }
 
-/** Marks' aria-labels become <title> children, which browsers show on hover. */
+/** Marks' aria-labels become <title> children, which browsers show on hover (and screen readers read). */
 function addHoverTitles(svg: string): string {
   return svg.replace(/<(\w+)((?:\s+[\w:-]+="[^"]*")*)\s*\/>/g, (whole, tag: string, attrs: string) => {
     if (!attrs.includes('role="graphics-symbol"')) return whole;
     const label = /\saria-label="([^"]*)"/.exec(attrs);
     if (!label) return whole;
-    // aria-label is already attribute-escaped (& < > " encoded), which is also valid element text.
-    return `<${tag}${attrs}><title>${label[1]}</title></${tag}>`;
+    // aria-label is already attribute-escaped (& < > " encoded), which is also valid element text. The <title>
+    // names the mark for screen readers too, so the label is not kept twice (it would double the page size).
+    return `<${tag}${attrs.replace(label[0], '')}><title>${label[1]}</title></${tag}>`;
   });
 }
 
