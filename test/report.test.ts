@@ -14,6 +14,7 @@ import {
   scoreFloor,
 } from '../src/report/series.ts';
 import { escapeHtml } from '../src/report/html.ts';
+import { rasteriserFrom } from '../src/report/png.ts';
 import { formatMacs, formatNumber } from '../src/report/plots.ts';
 import type { HistoryPoint } from '../src/report/types.ts';
 import { awkwardLayers, countMarks, plotSvgs, syntheticSearch } from './report-fixture.ts';
@@ -197,5 +198,25 @@ test('analysis report: heatmap of every layer x feature and a table ranked by IN
     assert.doesNotMatch(html, /https?:\/\//i);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('without @napi-rs/canvas the report still renders, and says PNGs were skipped', async () => {
+  const missing = await rasteriserFrom(() => Promise.reject(new Error("Cannot find package '@napi-rs/canvas' imported from png.ts")));
+  assert.equal(typeof missing, 'string');
+  assert.match(missing as string, /PNG plots skipped: @napi-rs\/canvas is not installed .*Cannot find package/);
+});
+
+test('the same input renders the same page, byte for byte', async () => {
+  const a = mkdtempSync(join(tmpdir(), 'trtmix-report-'));
+  const b = mkdtempSync(join(tmpdir(), 'trtmix-report-'));
+  try {
+    const input = syntheticSearch(awkwardLayers(), { evaluations: 40 });
+    const fa = await renderSearchReport(input, a, { png: false });
+    const fb = await renderSearchReport(input, b, { png: false });
+    assert.equal(readFileSync(fa.html, 'utf8'), readFileSync(fb.html, 'utf8'));
+  } finally {
+    rmSync(a, { recursive: true, force: true });
+    rmSync(b, { recursive: true, force: true });
   }
 });

@@ -399,12 +399,18 @@ function addHoverTitles(svg: string): string {
   });
 }
 
-/** Several SVGs share one page: ids (clip paths, gradients) get the plot's prefix so they cannot collide. */
-function prefixIds(svg: string, prefix: string): string {
+/**
+ * Several SVGs share one page: ids (clip paths, gradients) are renamed `<plot>-<n>` in order of appearance, so
+ * plots cannot collide, and a re-render gives the same bytes (vega numbers them with process-wide counters).
+ */
+function renameIds(svg: string, prefix: string): string {
+  const names = new Map<string, string>();
+  for (const m of svg.matchAll(/\sid="([^"]+)"/g)) if (!names.has(m[1])) names.set(m[1], `${prefix}-${names.size}`);
+  const rename = (id: string) => names.get(id) ?? id;
   return svg
-    .replace(/\sid="([^"]+)"/g, ` id="${prefix}-$1"`)
-    .replace(/url\(#([^)]+)\)/g, `url(#${prefix}-$1)`)
-    .replace(/href="#([^"]+)"/g, `href="#${prefix}-$1"`);
+    .replace(/\sid="([^"]+)"/g, (_, id: string) => ` id="${rename(id)}"`)
+    .replace(/url\(#([^)]+)\)/g, (_, id: string) => `url(#${rename(id)})`)
+    .replace(/href="#([^"]+)"/g, (_, id: string) => `href="#${rename(id)}"`);
 }
 
 /** Renders a vega-lite spec to a standalone SVG document (with xmlns, as an .svg file needs). */
@@ -413,7 +419,7 @@ export async function renderSvg(plot: PlotSpec): Promise<string> {
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Error });
   try {
     const svg = await view.toSVG();
-    return prefixIds(addHoverTitles(svg), plot.id);
+    return renameIds(addHoverTitles(svg), plot.id);
   } finally {
     view.finalize();
   }

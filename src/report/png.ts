@@ -13,14 +13,15 @@ let cached: Promise<Rasterise | string> | undefined;
 
 /** A rasteriser, or the reason there is none (a sentence for the log). */
 export function loadRasteriser(): Promise<Rasterise | string> {
-  cached ??= load();
+  cached ??= rasteriserFrom(() => import('@napi-rs/canvas'));
   return cached;
 }
 
-async function load(): Promise<Rasterise | string> {
+/** Builds the rasteriser from an importer of @napi-rs/canvas (a parameter so the missing-package path is testable). */
+export async function rasteriserFrom(importCanvas: () => Promise<typeof import('@napi-rs/canvas')>): Promise<Rasterise | string> {
   let canvas: typeof import('@napi-rs/canvas');
   try {
-    canvas = await import('@napi-rs/canvas');
+    canvas = await importCanvas();
   } catch (e) {
     return `PNG plots skipped: @napi-rs/canvas is not installed (${(e as Error).message.split('\n')[0]}); the SVG plots are complete`;
   }
