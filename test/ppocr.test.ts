@@ -211,6 +211,10 @@ test('the real direction classifier tells upright from upside-down lines (FP32 t
   const p = out.data as Float32Array;
   const correct = cls.labels.filter((l, i) => (p[2 * i + 1] > p[2 * i] ? 1 : 0) === l).length;
   assert.ok(correct / 40 >= 0.9, `top-1 ${correct}/40`);
+  // A batch from sliceBatch is a view at an offset into the dataset; onnxruntime must read that offset.
+  const tail = await run(cls.modelPath, sliceBatch(cls, 20, 40).x);
+  const t = tail.data as Float32Array;
+  t.forEach((v, i) => assert.ok(Math.abs(v - p[40 + i]) < 1e-5, `sample ${20 + (i >> 1)}: ${v} vs ${p[40 + i]}`));
 });
 
 test('the exported --data/--labels files load back through loadDataset against the model inputs', async () => {
