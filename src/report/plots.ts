@@ -103,7 +103,7 @@ export function learningCurveSpec(input: SearchReportInput): PlotSpec {
   const refs = [{ label: `FP32 ${formatNumber(input.fp32Score)}`, value: input.fp32Score, kind: 'fp32' }];
   if (floor !== undefined) refs.push({ label: `floor ${formatNumber(floor)}`, value: floor, kind: 'floor' });
   const manyAgents = new Set(points.map((p) => p.agent)).size > 1;
-  const x = { field: 'episode', type: 'quantitative' as const, title: 'episode', scale: { nice: false } };
+  const x = { field: 'episode', type: 'quantitative' as const, title: 'episode', scale: { nice: false }, axis: { tickCount: 12 } };
 
   const spec = {
     config: CONFIG,
