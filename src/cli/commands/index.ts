@@ -1,9 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { exportCommand } from './export.ts';
 import { infoCommand } from './info.ts';
+import { latencyCommand } from './latency.ts';
 
 // One line per command module.
 export const commands: CommandModule<any, any>[] = [
   exportCommand,
   infoCommand,
+  latencyCommand,
 ];
