@@ -1,7 +1,8 @@
 /**
  * A small model for the export tests, built in code, with what trips exports up in real models: a Conv + ReLU,
  * a Conv whose fused group is BatchNorm + a decomposed hardswish of unnamed nodes (PP-LCNet style), names where
- * one is a prefix of another (conv1 / conv10), a name with ':', a Gemm, and a MatMul between two activations.
+ * one is a prefix of another (conv1 / conv10), a name with ':', a Gemm whose output channels are the weight's
+ * second axis, and a MatMul between two activations.
  * Its policy uses every action and takes amax from real activations (max |x| over one probe).
  */
 import { createHash } from 'node:crypto';
@@ -23,8 +24,8 @@ export function exportTestModel(): ModelProto {
     randomTensor('bn_mean', [4], 'bn_mean', 0.1), floatTensor('bn_var', [4], [1, 0.5, 2, 1.5]),
     floatTensor('three', [], [3]), floatTensor('zero', [], [0]), floatTensor('six', [], [6]),
     randomTensor('w3', [4, 4, 3, 3], 'w3'),
-    randomTensor('wfc', [5, 4], 'wfc'), randomTensor('bfc', [5], 'bfc', 0.1),
-    int64Tensor('tshape', [3], [1, 4, 64]),
+    randomTensor('wfc', [4, 5], 'wfc'), randomTensor('bfc', [5], 'bfc', 0.1),
+    int64Tensor('tshape', [3], [-1, 4, 64]),
   ];
   const nodes: NodeProto[] = [
     { name: 'conv1', opType: 'Conv', input: ['x', 'w1', 'b1'], output: ['c1'], attribute: [makeAttr.ints('pads', [1, 1, 1, 1])] },
@@ -38,12 +39,12 @@ export function exportTestModel(): ModelProto {
     { name: 'block:conv', opType: 'Conv', input: ['hs10', 'w3'], output: ['c3'], attribute: [makeAttr.ints('pads', [1, 1, 1, 1])] },
     { name: 'gap', opType: 'GlobalAveragePool', input: ['c3'], output: ['g'] },
     { name: 'flat', opType: 'Flatten', input: ['g'], output: ['f'], attribute: [makeAttr.int('axis', 1)] },
-    { name: 'fc', opType: 'Gemm', input: ['f', 'wfc', 'bfc'], output: ['logits'], attribute: [makeAttr.int('transB', 1)] },
+    { name: 'fc', opType: 'Gemm', input: ['f', 'wfc', 'bfc'], output: ['logits'] },
     { name: 'tokens', opType: 'Reshape', input: ['c3', 'tshape'], output: ['t'] },
     { name: 'tokens_t', opType: 'Transpose', input: ['t'], output: ['tt'], attribute: [makeAttr.ints('perm', [0, 2, 1])] },
     { name: 'gram', opType: 'MatMul', input: ['t', 'tt'], output: ['gram_out'] },
   ];
-  return makeModel(nodes, [valueInfo('x', [1, 3, 8, 8])], [valueInfo('logits', [1, 5]), valueInfo('gram_out', [1, 4, 4])], init);
+  return makeModel(nodes, [valueInfo('x', ['N', 3, 8, 8])], [valueInfo('logits', ['N', 5]), valueInfo('gram_out', ['N', 4, 4])], init);
 }
 
 export const FIXTURE_PRECISIONS: Record<string, Precision> = {
