@@ -21,9 +21,12 @@
  *   so the best an int8 kernel can do is widen its bytes to half2 in registers and run at the fp16 rate.
  *   They reach about 10% of that peak: measured on an
  *   H200 (bench/latency-gpu-calibration.py, cuDNN, batch 32) 3x3 and 5x5 depthwise layers ran at 12.5-13.6
- *   fp16 TFLOPS of 133.8 and 6.3-6.4 fp32 TFLOPS of 67. So they are compute bound, and int8 buys them
- *   nothing: the reason MobileNet-style networks gain little from INT8 in TensorRT
- *   (github.com/NVIDIA/TensorRT/issues/2197: MobileNetV3 1286 qps FP16 vs 1280 qps INT8).
+ *   fp16 TFLOPS of 133.8 and 6.3-6.4 fp32 TFLOPS of 67, moving their bytes at only ~58% of the bandwidth.
+ *   Where they are memory bound, TensorRT's int8 depthwise/grouped kernels still stream no more elements per
+ *   second than its fp16 ones: users report no INT8 gain for grouped and depthwise networks on every GPU they
+ *   tried (github.com/NVIDIA/TensorRT issues 1409, 4529; 2197: MobileNetV3 1286 qps FP16 vs 1280 qps INT8).
+ *   So a depthwise layer's int8 activations are priced at the fp16 element rate (activationBytes): int8 buys
+ *   it nothing, unlike a dense layer, whose tensor cores run int8 at twice the fp16 rate.
  * - Even a well-shaped kernel reaches only part of the peak (TC_EFFICIENCY): fp16 GEMM 8192^3 measured
  *   0.74-0.77 of the H200's dense peak; fp32 (no TF32) 0.77. The int8 factor is an assumption, lower because
  *   its epilogue requantizes and it has fewer tile shapes: TensorRT int8 speedups over fp16 on large
@@ -134,6 +137,11 @@ export function waveUtilization(g: GemmShape, batch: number, sms: number): numbe
   const splitK = Math.max(1, Math.min(Math.floor(g.k / SPLIT_K_MIN), Math.ceil(sms / tiles)));
   const units = tiles * splitK;
   return units / (Math.ceil(units / sms) * sms);
+}
+
+/** Bytes per activation element a kernel effectively moves (see the depthwise note above). */
+export function activationBytes(g: GemmShape, p: KernelPrecision): number {
+  return g.depthwise && p === 'int8' ? BYTES.fp16 : BYTES[p];
 }
 
 /** Peak rates of a device, ops/s, as the efficiency model needs them. */

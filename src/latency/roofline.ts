@@ -9,7 +9,7 @@ import type { LayerPolicy, Precision } from '../policy.ts';
 import type { LatencyEstimate, LatencyModel, LayerLatency } from './types.ts';
 import type { DeviceProfile } from './device-profile.ts';
 import type { Kernel, KernelPlan } from './graph.ts';
-import { BYTES, MEMORY_EFFICIENCY, computeSeconds, gemmShape, type KernelPrecision } from './efficiency.ts';
+import { BYTES, MEMORY_EFFICIENCY, activationBytes, computeSeconds, gemmShape, type KernelPrecision } from './efficiency.ts';
 
 /** Precision a layer reads its activations in (DESIGN.md action table). */
 export function inputPrecision(p: Precision): KernelPrecision {
@@ -73,16 +73,17 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       const p = layerPrecision(policy, k.layer.name);
       const inP = inputPrecision(p);
       const outP = outputPrecision(p);
+      const shape = gemmShape(k.layer);
       outPrec[k.id] = outP;
       let bytes = 0;
       k.reads.forEach((t, i) => {
         const readP = i < k.ownReads ? inP : outP;
         reformat(t, sourcePrecision(t), readP, k.owner);
-        bytes += elems(t) * BYTES[readP];
+        bytes += elems(t) * activationBytes(shape, readP);
       });
       if (k.layer.weightIsConstant) bytes += k.layer.params * BYTES[inP];
-      for (const t of k.writes) bytes += elems(t) * BYTES[outP];
-      const computeS = computeSeconds(gemmShape(k.layer), k.layer.macs, inP, batch, device);
+      for (const t of k.writes) bytes += elems(t) * activationBytes(shape, outP);
+      const computeS = computeSeconds(shape, k.layer.macs, inP, batch, device);
       const memoryS = memS(bytes);
       kernels.push({ kernel: k, precision: inP, computeS, memoryS, seconds: Math.max(computeS, memoryS) + device.launchOverheadS });
       continue;

@@ -71,13 +71,14 @@ export function parseLayerInfo(raw: unknown): EngineLayerInfo[] {
 /** What one engine layer maps to. */
 export interface EngineLayerMapping {
   nodes: string[];
-  /** Set for reformat layers: the engine layer the reformat feeds. */
+  /** Set for reformat layers: the engine layer the reformat feeds (input side) or drains (output side). */
   reformatOf?: string;
+  reformatSide?: 'input' | 'output';
   /** Name parts that named no ONNX node (TensorRT-internal parts excluded). */
   unknown: string[];
 }
 
-const REFORMAT = /^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$/;
+const REFORMAT = /^Reformatting CopyNode for (Input|Output) Tensor \d+ to (.+)$/;
 const FOREIGN = /^\{ForeignNode\[(.*)\]\}$/;
 
 /** Node names (TensorRT layer names) in topological order, and tensor -> producing node. */
@@ -128,8 +129,8 @@ export function nameParts(name: string): string[] {
 export function mapEngineLayer(name: string, index: NodeIndex, onnxNodes: string[] = []): EngineLayerMapping {
   const reformat = REFORMAT.exec(name);
   if (reformat) {
-    const target = mapEngineLayer(reformat[1], index);
-    return { ...target, reformatOf: reformat[1] };
+    const target = mapEngineLayer(reformat[2], index);
+    return { ...target, reformatOf: reformat[2], reformatSide: reformat[1] === 'Input' ? 'input' : 'output' };
   }
   if (onnxNodes.length > 0) {
     const nodes = onnxNodes.map((n) => index.resolvePart(n)).filter((n): n is string => n !== undefined);
@@ -222,7 +223,9 @@ export function importBuild(precision: BuildPrecision, profile: ParsedProfile, g
     const quantizable = m.nodes.map((n) => layerByName.get(n)).filter((l) => l !== undefined);
     const field: keyof LayerTimes = m.reformatOf !== undefined ? 'reformatMs' : 'ms';
     if (m.reformatOf !== undefined || quantizable.length === 0) {
-      const owner = (quantizable[0]?.name) ?? m.nodes.map((n) => ownerOf.get(n)).find((o) => o) ?? nearestLayer(m.nodes[0]);
+      // A reformat in front of a fused region belongs to its first layer; one after it, to its last.
+      const edge = m.reformatSide === 'output' ? quantizable[quantizable.length - 1] : quantizable[0];
+      const owner = edge?.name ?? m.nodes.map((n) => ownerOf.get(n)).find((o) => o) ?? nearestLayer(m.nodes[0]);
       if (owner) layers.get(owner)![field] += e.ms;
       continue;
     }
