@@ -48,7 +48,7 @@ test('ort-cpu times each policy once (cached by policyKey) and splits the median
   assert.equal(built.length, 2);
   assert.ok(a.totalMs > 0);
   assert.deepEqual(a.perLayer.map((l) => [l.name, l.precision]), names.map((n) => [n, 'fp16']));
-  const sum = a.perLayer.reduce((s, l) => s + l.ms, 0) + (a.otherMs ?? 0);
+  const sum = a.perLayer.reduce((s, l) => s + l.ms + l.reformatMs, 0) + (a.otherMs ?? 0);
   assert.ok(Math.abs(sum - a.totalMs) < 1e-9 * a.totalMs + 1e-12);
   // onnxruntime's profiler names nodes after the ONNX nodes (or their outputs): every conv is found
   for (const name of ['conv1', 'dw2', 'pw3']) assert.ok(a.perLayer.find((l) => l.name === name)!.ms > 0, name);

@@ -1,9 +1,9 @@
 /**
  * `ort-cpu` latency: the simulated model of a policy, timed in onnxruntime on this machine. A measured signal:
  * warm-up runs, then the median wall time of timed runs, a fixed intra-op thread count, one result per policy
- * (cached by policyKey). Per-layer times come from one extra profiled run (onnxruntime's node profiler), as
- * shares of the median: nodes are mapped back to layers by name, the rest (layout reorders, Q/DQ of graph
- * inputs) is reported as otherMs.
+ * (cached by policyKey). Per-layer times come from extra profiled runs (onnxruntime's node profiler), as
+ * shares of the median: nodes are mapped back to layers by name, layout reorders count as reformats, the rest
+ * (shape arithmetic, Q/DQ of graph inputs) is reported as otherMs.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,9 @@ import type { KernelPlan, LatencyGraph } from './graph.ts';
 import { NodeIndex } from './trt-profile.ts';
 
 export type ModelBuilder = (policy: LayerPolicy) => Promise<Uint8Array>;
+
+/** Runs profiled for the per-layer split (their per-node median). */
+const PROFILED_RUNS = 3;
 
 export interface OrtCpuOptions {
   /** Bytes of the ONNX model to time for a policy (default wiring: the simulator of src/quant). */
@@ -117,14 +120,13 @@ export class OrtCpuLatencyModel implements LatencyModel {
     return this.split(policy, totalMs, nodes);
   }
 
-  /** One profiled run: per-node kernel times in microseconds. */
+  /** Profiled runs: per-node kernel times in microseconds, the median over PROFILED_RUNS runs after one warm-up. */
   private async profileNodes(bytes: Uint8Array): Promise<NodeTime[]> {
     const dir = mkdtempSync(join(tmpdir(), 'trtmix-ort-profile-'));
     try {
       const session = await ort.InferenceSession.create(bytes, this.sessionOptions({ enableProfiling: true, profileFilePrefix: join(dir, 'run') }));
       try {
-        await session.run(this.feeds);
-        await session.run(this.feeds);
+        for (let i = 0; i <= PROFILED_RUNS; i++) await session.run(this.feeds);
         session.endProfiling();
       } finally {
         await session.release();
@@ -132,18 +134,27 @@ export class OrtCpuLatencyModel implements LatencyModel {
       const file = readdirSync(dir).find((f) => f.endsWith('.json'));
       if (!file) return [];
       const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string; dur?: number; args?: { op_name?: string } }>;
-      // Two runs were profiled; keep the second (the first pays one-time allocations).
       const all = events.filter((e) => e.cat === 'Node' && typeof e.name === 'string' && e.name.endsWith('_kernel_time'));
-      const perRun = all.length / 2;
-      return all.slice(Number.isInteger(perRun) ? perRun : 0).map((e) => ({ name: e.name!.slice(0, -'_kernel_time'.length), op: e.args?.op_name ?? '', us: e.dur ?? 0 }));
+      // Every run executes the same nodes in the same order; the first run pays one-time allocations.
+      const perRun = all.length / (PROFILED_RUNS + 1);
+      if (!Number.isInteger(perRun)) return [];
+      return all.slice(0, perRun).map((e, i) => ({
+        name: e.name!.slice(0, -'_kernel_time'.length),
+        op: e.args?.op_name ?? '',
+        us: median(Array.from({ length: PROFILED_RUNS }, (_, r) => all[(r + 1) * perRun + i].dur ?? 0)),
+      }));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
 
-  /** The layer an onnxruntime node belongs to: by node name, by the tensor its name derives from, after dropping suffixes. */
+  /**
+   * The layer an onnxruntime node belongs to: by node name or the tensor its name derives from, after dropping
+   * what onnxruntime's graph transformers append ("<node>/MatmulTransposeFusion/", "<output>_nchwc") and the
+   * simulator's Q/DQ suffixes ("<tensor>__QuantizeLinear").
+   */
   layerOfNode(name: string): string | undefined {
-    const candidates = [name, name.split('__')[0]];
+    const candidates = [name, name.split('/')[0], name.split('__')[0]];
     for (let cut = name; cut.includes('_'); ) {
       cut = cut.slice(0, cut.lastIndexOf('_'));
       candidates.push(cut);
@@ -158,23 +169,43 @@ export class OrtCpuLatencyModel implements LatencyModel {
     return undefined;
   }
 
+  /**
+   * Shares of the median per layer. onnxruntime's layout reorders (to and from its blocked NCHWc format) are the
+   * CPU's reformats: a ReorderInput is charged to the next layer that runs, a ReorderOutput to the last one.
+   */
   private split(policy: LayerPolicy, totalMs: number, nodes: NodeTime[]): LatencyEstimate {
-    const byLayer = new Map<string, number>();
+    const ms = new Map<string, number>();
+    const reformat = new Map<string, number>();
+    const add = (m: Map<string, number>, layer: string, us: number) => m.set(layer, (m.get(layer) ?? 0) + us);
     let mappedUs = 0;
     let allUs = 0;
+    let last: string | undefined;
+    let pendingReorderUs = 0;
     for (const n of nodes) {
       allUs += n.us;
       const layer = this.layerOfNode(n.name);
-      if (!layer) continue;
-      byLayer.set(layer, (byLayer.get(layer) ?? 0) + n.us);
-      mappedUs += n.us;
+      if (layer) {
+        add(ms, layer, n.us);
+        mappedUs += n.us;
+        if (pendingReorderUs > 0) {
+          add(reformat, layer, pendingReorderUs);
+          mappedUs += pendingReorderUs;
+          pendingReorderUs = 0;
+        }
+        last = layer;
+      } else if (n.op === 'ReorderInput') {
+        pendingReorderUs += n.us;
+      } else if (n.op === 'ReorderOutput' && last) {
+        add(reformat, last, n.us);
+        mappedUs += n.us;
+      }
     }
     const scale = allUs > 0 ? totalMs / allUs : 0;
     const perLayer = this.names.map((name) => ({
       name,
-      ms: (byLayer.get(name) ?? 0) * scale,
+      ms: (ms.get(name) ?? 0) * scale,
       precision: policy[name]?.precision ?? 'fp32',
-      reformatMs: 0,
+      reformatMs: (reformat.get(name) ?? 0) * scale,
     }));
     const otherMs = allUs > 0 ? (allUs - mappedUs) * scale : totalMs;
     return { totalMs, perLayer, otherMs };
