@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Dataset, TensorData } from '../../src/data/dataset.ts';
-import { writeFileAtomic } from '../../src/data/files.ts';
+import { writeFileAtomic } from '../../src/fs.ts';
 import { writeNpy, type NpyArray } from '../../src/data/npy.ts';
 import { readNpz } from '../../src/data/npz.ts';
 import { parseLabelText } from '../../src/data/labels.ts';

@@ -5,4 +5,4 @@ export {
   loadDataset, splitDataset, takeSamples, sliceBatch, batches, shuffledIndices,
   type Dataset, type TensorData, type ModelDim, type ModelInputSpec, type LoadDatasetOptions, type SplitOptions, type DatasetSplit,
 } from './dataset.ts';
-export { writeFileAtomic } from './files.ts';
+export { writeFileAtomic } from '../fs.ts';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '../fs.ts';
 
 export type NpyDtype =
   | 'float16' | 'float32' | 'float64'

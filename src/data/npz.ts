@@ -5,7 +5,7 @@
 import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { basename } from 'node:path';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '../fs.ts';
 import { encodeNpy, parseNpy, readUserFile, type NpyArray } from './npy.ts';
 
 /** Parse `.npz` bytes into arrays by name (member name without `.npy`). */
