@@ -1,19 +1,24 @@
 /**
  * Exports of a policy for every TensorRT path: trtexec flags, precision.json, build_engine.py and Polygraphy
  * args (TensorRT 8.4–10.x, implicit quantization), the calibration cache (TensorRT <= 10), and the explicitly
- * quantized model (TensorRT 10 explicit quantization, the only form TensorRT 11 accepts).
+ * quantized model (TensorRT 10 explicit quantization, the only form TensorRT 11 accepts). Every format comes
+ * from the same policy, layers and amax, so they agree on names and types (test/export*.test.ts checks it).
  */
 import { join } from 'node:path';
 import type { PolicyFile } from '../policy.ts';
+import type { Graph } from '../onnx/graph.ts';
+import type { Layer } from '../onnx/layer-types.ts';
+import { encodeModel } from '../onnx/model.ts';
 import { writeFileAtomic } from '../fs.ts';
-import { buildPrecisionPlan, type PlanGraph, type PlanLayer, type PrecisionPlan } from './plan.ts';
+import { buildPrecisionPlan, type PrecisionPlan } from './plan.ts';
 import { trtexecCommand } from './trtexec.ts';
 import { polygraphyCommand } from './polygraphy.ts';
 import { precisionDocument, precisionJson, type ModelRef } from './precision-json.ts';
 import { trtPythonScript } from './trt-python.ts';
 import { calibrationCache, trtVersionCode } from './calib-cache.ts';
+import { buildQdqModel } from './qdq-onnx.ts';
 
-export const EXPORT_FORMATS = ['trtexec', 'json', 'polygraphy', 'trt-python', 'calib-cache'] as const;
+export const EXPORT_FORMATS = ['trtexec', 'json', 'polygraphy', 'trt-python', 'qdq-onnx', 'calib-cache'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** File names in a search's output folder (DESIGN.md). */
@@ -22,6 +27,7 @@ export const EXPORT_FILE_NAMES: Readonly<Record<ExportFormat, string>> = {
   json: 'precision.json',
   polygraphy: 'polygraphy.txt',
   'trt-python': 'build_engine.py',
+  'qdq-onnx': 'model.qdq.onnx',
   'calib-cache': 'calibration.cache',
 };
 
@@ -30,8 +36,9 @@ export const DEFAULT_TRT_VERSION = '8.6.1';
 
 export interface ExportInputs {
   policy: Pick<PolicyFile, 'layers' | 'calibration'>;
-  layers: readonly PlanLayer[];
-  graph: PlanGraph;
+  layers: readonly Layer[];
+  /** The graph the layers were discovered on; its model (default opset >= 13) is what qdq-onnx rewrites. */
+  graph: Graph;
   /** The model as the written commands refer to it (path as the user runs them) and its sha256. */
   model: ModelRef;
   /** Input shapes the policy was evaluated with; build_engine.py uses them for dynamic dims. */
@@ -49,8 +56,11 @@ export interface ExportOptions {
   enginePath?: string;
 }
 
-export interface RenderedExport {
-  content: string;
+/** Text formats render to a string, model.qdq.onnx to protobuf bytes. */
+export type ExportContent<F extends ExportFormat = ExportFormat> = F extends 'qdq-onnx' ? Uint8Array : string;
+
+export interface RenderedExport<F extends ExportFormat = ExportFormat> {
+  content: ExportContent<F>;
   warnings: string[];
 }
 
@@ -58,7 +68,11 @@ export function planFor(inputs: ExportInputs): PrecisionPlan {
   return buildPrecisionPlan(inputs.policy, inputs.layers, inputs.graph);
 }
 
-export function renderExport(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions = {}, plan = planFor(inputs)): RenderedExport {
+export function renderExport<F extends ExportFormat>(format: F, inputs: ExportInputs, opts: ExportOptions = {}, plan = planFor(inputs)): RenderedExport<F> {
+  return render(format, inputs, opts, plan) as RenderedExport<F>;
+}
+
+function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions, plan: PrecisionPlan): RenderedExport {
   const warnings = [...plan.warnings];
   const doc = () => precisionDocument(plan, inputs.model, inputs.policy.calibration?.method ?? 'unknown', inputs.inputShapes);
   switch (format) {
@@ -82,6 +96,10 @@ export function renderExport(format: ExportFormat, inputs: ExportInputs, opts: E
       return { content: trtPythonScript(plan, doc(), { enginePath: opts.enginePath }), warnings };
     case 'calib-cache':
       return { content: calibrationCache(plan.amax, trtVersionCode(opts.trtVersion ?? DEFAULT_TRT_VERSION)), warnings };
+    case 'qdq-onnx': {
+      const qdq = buildQdqModel(inputs.graph.model, inputs.graph, inputs.layers, inputs.policy);
+      return { content: encodeModel(qdq.model), warnings: [...warnings, ...qdq.warnings] };
+    }
   }
 }
 
@@ -116,3 +134,4 @@ export { polygraphyCommand } from './polygraphy.ts';
 export { precisionDocument } from './precision-json.ts';
 export { trtPythonScript } from './trt-python.ts';
 export { calibrationCache, parseCalibrationCache, trtVersionCode, scaleHex, hexScale } from './calib-cache.ts';
+export { buildQdqModel } from './qdq-onnx.ts';

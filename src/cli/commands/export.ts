@@ -23,7 +23,7 @@ interface Args extends GlobalOptions {
 
 export const exportCommand: CommandModule<GlobalOptions, Args> = {
   command: 'export <policy>',
-  describe: 'Write a policy in a form a TensorRT build takes (trtexec flags, precision.json, Python builder, Polygraphy, calibration cache)',
+  describe: 'Write a policy in a form a TensorRT build takes (trtexec flags, precision.json, Python builder, Polygraphy, explicitly quantized ONNX, calibration cache)',
   builder: (y) =>
     y
       .positional('policy', { type: 'string', describe: 'policy.json from a search', demandOption: true })
@@ -40,6 +40,9 @@ export const exportCommand: CommandModule<GlobalOptions, Args> = {
         ['$0 export runs/x/policy.json --model rec.onnx --format calib-cache --trt-version 10.3.0 --out calibration.cache', 'Write the INT8 calibration cache for TensorRT 10.3'],
       ]) as any,
   handler: async (args) => {
+    if (args.format === 'qdq-onnx' && !args.out && (args.json || process.stdout.isTTY)) {
+      throw new UserError('model.qdq.onnx is a binary ONNX file; name where to write it with --out model.qdq.onnx');
+    }
     const policy = readPolicyFile(args.policy);
     const modelPath = args.model ?? policy.model.path;
     if (!existsSync(modelPath)) {
