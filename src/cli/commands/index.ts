@@ -2,10 +2,12 @@ import type { CommandModule } from 'yargs';
 import { exportCommand } from './export.ts';
 import { infoCommand } from './info.ts';
 import { latencyCommand } from './latency.ts';
+import { replayCommand } from './replay.ts';
 
 // One line per command module.
 export const commands: CommandModule<any, any>[] = [
   exportCommand,
   infoCommand,
   latencyCommand,
+  replayCommand,
 ];

@@ -1,0 +1,234 @@
+/**
+ * Replaying a saved policy: the simulated model is rebuilt from policy.json alone (its precisions and the amax it
+ * recorded, so no recalibration and no drift), scored with the metric, and priced on the latency target.
+ *
+ * On the data the search scored (same file and labels by sha256, as recorded in `search.data`), the same samples
+ * in the same batches give the recorded score back; replay says whether it did (within 1e-6) and whether the
+ * latency estimate matches. On other data it scores every sample and reports score, FP32 score, drop, latency
+ * and the per-layer precisions.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Graph } from '../onnx/graph.ts';
+import type { Layer } from '../onnx/layer-types.ts';
+import type { ModelProto } from '../onnx/model.ts';
+import { takeSamples, type Dataset } from '../data/dataset.ts';
+import { CalibrationTable } from '../quant/calibrate.ts';
+import { PolicyEvaluator } from '../quant/evaluator.ts';
+import type { Metric } from '../quant/metrics.ts';
+import type { SimulationBase } from '../quant/simulate.ts';
+import type { LatencyModel } from '../latency/types.ts';
+import { uniformPolicy, type CalibrationChoice, type LayerPolicy, type PolicyFile, type Precision } from '../policy.ts';
+import { UserError } from '../errors.ts';
+import { policyPrecisions } from './plan.ts';
+import { sha256Hex } from './policy-file.ts';
+import { DATA_DIR } from '../../experiments/ppocr/dataset.ts';
+
+/** How closely a replay on the search's own data must give the recorded score back. */
+export const REPRODUCE_TOLERANCE = 1e-6;
+
+/** The data source name of the built-in example (src/cli/experiment.ts BUILTIN_DATA) and its files. */
+export const BUILTIN_DATA = 'builtin:ppocr-rec';
+export const BUILTIN_DATA_FILES = { data: join(DATA_DIR, 'rec.npz'), labels: join(DATA_DIR, 'rec.labels.txt') };
+
+/**
+ * What a search records about its data in policy.json (`search.data`), so that a replay can tell the same data
+ * from other data and score the same samples the same way.
+ */
+export interface SearchDataRecord {
+  /** --data as given, or `builtin:ppocr-rec`. */
+  source: string;
+  /** sha256 of the data file (for the built-in example: its rec.npz). */
+  sha256: string;
+  labels?: { source: string; sha256: string };
+  /** Indices (into the data) of the samples the search scored policies on, ascending. */
+  evalIndices: number[];
+  calibSamples: number;
+  seed: number;
+  /** Samples per onnxruntime batch during evaluation. */
+  batchSize: number;
+  /** The metric as given to the search (built-in name or plugin path). */
+  metric: string;
+}
+
+/** The files behind a data source: the built-in example's, or the paths as given. */
+export function dataFiles(source: string, labels?: string): { data: string; labels?: string } {
+  if (source === BUILTIN_DATA) return BUILTIN_DATA_FILES;
+  return { data: source, ...(labels ? { labels } : {}) };
+}
+
+/**
+ * The record a search writes into policy.json's `search.data`. Takes the parts of the experiment
+ * (src/cli/experiment.ts `Experiment`) that decide how a policy was scored.
+ */
+export function searchDataRecord(exp: {
+  dataSource: string; labelsSource?: string; metricSpec: string; batchSize: number; seed: number;
+  split: { evalIndices: readonly number[]; calib: { count: number } };
+}): SearchDataRecord {
+  const files = dataFiles(exp.dataSource, exp.labelsSource);
+  return {
+    source: exp.dataSource,
+    sha256: sha256Hex(readFileSync(files.data)),
+    ...(files.labels ? { labels: { source: exp.labelsSource ?? files.labels, sha256: sha256Hex(readFileSync(files.labels)) } } : {}),
+    evalIndices: [...exp.split.evalIndices],
+    calibSamples: exp.split.calib.count,
+    seed: exp.seed,
+    batchSize: exp.batchSize,
+    metric: exp.metricSpec,
+  };
+}
+
+export function recordedSearchData(policy: PolicyFile): SearchDataRecord | undefined {
+  const d = policy.search?.data as Partial<SearchDataRecord> | undefined;
+  if (!d || typeof d.sha256 !== 'string' || !Array.isArray(d.evalIndices) || typeof d.batchSize !== 'number') return undefined;
+  return d as SearchDataRecord;
+}
+
+/** Calibration that answers with the amax policy.json recorded, whatever method a layer names. */
+class RecordedCalibration extends CalibrationTable {
+  constructor(private readonly recorded: Record<string, number>) {
+    super({}, 0);
+  }
+
+  override has(tensor: string): boolean {
+    return tensor in this.recorded;
+  }
+
+  override amax(tensor: string): number {
+    const a = this.recorded[tensor];
+    if (a === undefined) throw new UserError(`policy.json has no calibration amax for tensor ${tensor}; re-run trtmix search to regenerate the policy`);
+    return a;
+  }
+}
+
+/** The policy as the simulator takes it: precision and calibration choice per layer. */
+export function layerPolicyOf(policy: PolicyFile, layers: readonly Layer[], warnings: string[] = []): LayerPolicy {
+  const { precisions, calibration } = policyPrecisions(policy, layers, warnings);
+  const out: LayerPolicy = {};
+  for (const [name, precision] of precisions) {
+    const c = calibration.get(name);
+    out[name] = c ? { precision, calibration: c } : { precision };
+  }
+  return out;
+}
+
+export function recordedSimulation(model: ModelProto, graph: Graph, layers: Layer[], policy: PolicyFile): SimulationBase {
+  const method = policy.calibration.method;
+  const defaultCalibration: CalibrationChoice = { method: (['max', 'percentile', 'entropy', 'mse'].includes(method) ? method : 'max') as CalibrationChoice['method'] };
+  return { model, graph, layers, calibration: new RecordedCalibration(policy.calibration.amax), defaultCalibration };
+}
+
+export interface ReplayInputs {
+  policy: PolicyFile;
+  model: ModelProto;
+  graph: Graph;
+  layers: Layer[];
+  data: Dataset;
+  dataSha256: string;
+  labelsSha256?: string;
+  metric: Metric;
+  metricSpec: string;
+  latency: LatencyModel;
+  /** Samples per batch when the data is not the search's (default 16, the evaluator's). */
+  batchSize?: number;
+}
+
+export interface ReplayLayerRow {
+  name: string;
+  op: string;
+  precision: Precision;
+  calibration?: string;
+  latencyMs: number;
+}
+
+export interface ReplayResult {
+  /** True when the data (and labels) are the ones the search scored. */
+  searchData: boolean;
+  samples: number;
+  metric: string;
+  score: number;
+  fp32Score: number;
+  /** How much worse than FP32, in the metric's units (positive = worse). */
+  drop: number;
+  /** drop / |fp32Score|; null when the FP32 score is 0. */
+  relativeDrop: number | null;
+  latencyMs: number;
+  fp16LatencyMs: number;
+  target: string;
+  /** On the search's data: the recorded values and whether they came back. */
+  recorded?: { score: number; latencyMs: number; target: string };
+  reproduced?: { score: boolean; scoreDiff: number; latency: boolean | null; latencyDiff: number | null };
+  layers: ReplayLayerRow[];
+  warnings: string[];
+}
+
+function sameData(record: SearchDataRecord | undefined, inputs: ReplayInputs): boolean {
+  if (!record || record.sha256 !== inputs.dataSha256) return false;
+  return (record.labels?.sha256 ?? undefined) === inputs.labelsSha256;
+}
+
+export async function replayPolicy(inputs: ReplayInputs): Promise<ReplayResult> {
+  const { policy, layers } = inputs;
+  const warnings: string[] = [];
+  const layerPolicy = layerPolicyOf(policy, layers, warnings);
+  const record = recordedSearchData(policy);
+  const searchData = sameData(record, inputs);
+  if (searchData && record!.metric !== inputs.metricSpec) {
+    warnings.push(`the search scored with --metric ${record!.metric}, this replay with ${inputs.metricSpec}; the recorded score is not comparable`);
+  }
+  const data = searchData ? takeSamples(inputs.data, record!.evalIndices) : inputs.data;
+  const batchSize = searchData ? record!.batchSize : inputs.batchSize ?? 16;
+  const base = recordedSimulation(inputs.model, inputs.graph, layers, policy);
+  const evaluator = await PolicyEvaluator.create(base, data, inputs.metric, { batchSize });
+  const { score } = await evaluator.evaluate(layerPolicy);
+  const fp32Score = evaluator.fp32Score;
+  const drop = inputs.metric.higherIsBetter ? fp32Score - score : score - fp32Score;
+
+  const estimate = await inputs.latency.estimate(layerPolicy);
+  const fp16 = await inputs.latency.estimate(uniformPolicy(layers.map((l) => l.name), 'fp16'));
+  const perLayer = new Map(estimate.perLayer.map((p) => [p.name, p]));
+  const rows: ReplayLayerRow[] = layers.map((l) => {
+    const d = layerPolicy[l.name];
+    const c = d.calibration ?? (d.precision === 'int8' || d.precision === 'mixed' ? base.defaultCalibration : undefined);
+    const p = perLayer.get(l.name);
+    return {
+      name: l.name, op: l.op, precision: d.precision,
+      ...(c && (d.precision === 'int8' || d.precision === 'mixed') ? { calibration: c.method === 'percentile' ? `percentile ${c.percentile ?? 99.99}` : c.method } : {}),
+      latencyMs: p ? p.ms + p.reformatMs : 0,
+    };
+  });
+
+  const result: ReplayResult = {
+    searchData,
+    samples: data.count,
+    metric: inputs.metric.name,
+    score,
+    fp32Score,
+    drop,
+    relativeDrop: fp32Score !== 0 ? drop / Math.abs(fp32Score) : null,
+    latencyMs: estimate.totalMs,
+    fp16LatencyMs: fp16.totalMs,
+    target: inputs.latency.target,
+    layers: rows,
+    warnings,
+  };
+  if (searchData) {
+    const m = policy.metrics;
+    const scoreDiff = Math.abs(score - m.score);
+    const sameTarget = m.target === inputs.latency.target;
+    // ort-cpu measures wall time, which varies run to run; model-based targets give the same number back.
+    const checkable = sameTarget && inputs.latency.target !== 'ort-cpu';
+    const latencyDiff = sameTarget ? Math.abs(estimate.totalMs - m.latencyMs) : null;
+    result.recorded = { score: m.score, latencyMs: m.latencyMs, target: m.target };
+    result.reproduced = {
+      score: scoreDiff <= REPRODUCE_TOLERANCE,
+      scoreDiff,
+      latency: checkable ? latencyDiff! <= REPRODUCE_TOLERANCE * Math.max(1, m.latencyMs) : null,
+      latencyDiff,
+    };
+    if (!sameTarget) warnings.push(`the search priced latency on ${m.target}, this replay on ${inputs.latency.target}`);
+  } else if (record) {
+    warnings.push(`this is not the data the search scored (${record.source}); scored all ${data.count} samples instead`);
+  }
+  return result;
+}
