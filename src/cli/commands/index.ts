@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { analyzeCommand } from './analyze.ts';
 import { exportCommand } from './export.ts';
 import { infoCommand } from './info.ts';
 import { latencyCommand } from './latency.ts';
@@ -6,6 +7,7 @@ import { replayCommand } from './replay.ts';
 
 // One line per command module.
 export const commands: CommandModule<any, any>[] = [
+  analyzeCommand,
   exportCommand,
   infoCommand,
   latencyCommand,
