@@ -4,6 +4,7 @@ import { exportCommand } from './export.ts';
 import { infoCommand } from './info.ts';
 import { latencyCommand } from './latency.ts';
 import { replayCommand } from './replay.ts';
+import { searchCommand } from './search.ts';
 
 // One line per command module.
 export const commands: CommandModule<any, any>[] = [
@@ -12,4 +13,5 @@ export const commands: CommandModule<any, any>[] = [
   infoCommand,
   latencyCommand,
   replayCommand,
+  searchCommand,
 ];

@@ -1,0 +1,83 @@
+import type { CommandModule } from 'yargs';
+import type { GlobalOptions } from '../main.ts';
+import { withSearchOptions, type SearchArgs } from '../../search/options.ts';
+import { runSearch, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from '../../search/run.ts';
+import { AGENT_NAMES } from '../../../agents/index.ts';
+import { formatTable, formatMacs } from '../table.ts';
+
+type Args = GlobalOptions & SearchArgs;
+
+export const searchCommand: CommandModule<GlobalOptions, Args> = {
+  command: 'search',
+  describe: 'Search per-layer precisions (the built-in PP-OCRv4 example when no --model is given)',
+  builder: (y) =>
+    withSearchOptions(y)
+      .option('agent', { type: 'string', choices: [...AGENT_NAMES], default: 'dqn', describe: 'Search agent' })
+      .option('resume', { type: 'boolean', describe: 'Continue the interrupted search in --out' })
+      .epilogue(`Defaults: --episodes ${DEFAULT_EPISODES}, --time-limit ${DEFAULT_TIME_LIMIT}, whichever ends first. Ctrl-C stops at the next evaluation, keeping the best policy; --resume continues.`)
+      .example([
+        ['$0 search', 'Run the built-in PP-OCRv4 recognition example end to end'],
+        ['$0 search --model model.onnx --data calib.npy --labels labels.txt --metric top1 --target orin-agx --max-drop 0.01 --out runs/mine', 'Search your own model'],
+        ['$0 search --out runs/mine --resume', 'Continue an interrupted search'],
+      ]) as any,
+  handler: async (args) => {
+    const quiet = Boolean(args.quiet || args.json);
+    const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };
+    let interrupt: (() => void) | undefined;
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts++;
+      if (interrupts > 1) {
+        process.stderr.write('\ntrtmix: interrupted again; exiting now (the best policy so far is in policy.json)\n');
+        process.exit(130);
+      }
+      process.stderr.write('\ntrtmix: stopping after the current evaluation; the best policy so far is kept (Ctrl-C again to quit now)\n');
+      interrupt?.();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const outcome = await runSearch(args, { quiet, log, onReady: (i) => { interrupt = i; if (interrupts > 0) i(); } });
+      const { setup, policy, status, outDir } = outcome;
+      const stats = setup.env.stats;
+      const doc = {
+        status,
+        out: outDir,
+        agent: args.agent ?? 'dqn',
+        target: args.target ?? 't4',
+        score: policy?.metrics.score ?? null,
+        fp32Score: setup.env.fp32Score,
+        drop: policy?.metrics.drop ?? null,
+        latencyMs: policy?.metrics.latencyMs ?? null,
+        fp16LatencyMs: setup.env.fp16LatencyMs,
+        int8LatencyMs: policy?.metrics.int8LatencyMs ?? null,
+        int8MacsShare: policy?.metrics.int8MacsShare ?? null,
+        reward: policy?.metrics.reward ?? null,
+        evaluations: stats.evaluations,
+        subsetEvaluations: stats.subsetEvaluations,
+        cacheHits: stats.cacheHits,
+        files: outcome.files,
+      };
+      if (args.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      else {
+        const lines = [
+          status === 'interrupted' ? `search interrupted; resume with: trtmix search ${process.argv.slice(3).filter((a) => a !== '--resume').join(' ')} --out ${outDir} --resume` : 'search done',
+          policy
+            ? `best: ${setup.exp.metric.name} ${policy.metrics.score.toFixed(4)} (FP32 ${setup.env.fp32Score.toFixed(4)}, drop ${(100 * (policy.metrics.drop as number)).toFixed(2)} %), ${policy.metrics.latencyMs.toFixed(3)} ms on ${doc.target} (all-FP16 ${setup.env.fp16LatencyMs.toFixed(3)} ms, all-INT8 ${(doc.int8LatencyMs as number).toFixed(3)} ms), ${(100 * (doc.int8MacsShare as number)).toFixed(1)} % of MACs in int8/mixed`
+            : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
+          `${stats.evaluations} evaluations (+${stats.subsetEvaluations} screening runs, ${stats.cacheHits} cache hits)`,
+          `results in ${outDir}/ (policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, ...)`,
+        ];
+        if (policy) {
+          const counts: Record<string, { n: number; macs: number }> = {};
+          for (const l of policy.layers) { counts[l.precision] ??= { n: 0, macs: 0 }; counts[l.precision].n++; counts[l.precision].macs += l.macs; }
+          lines.push('', formatTable(['precision', 'layers', 'MACs'], Object.entries(counts).map(([p, c]) => [p, c.n, formatMacs(c.macs)]), ['l', 'r', 'r']));
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
+      if (status === 'interrupted') process.exitCode = 130;
+      else if (!policy) process.exitCode = 1;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};

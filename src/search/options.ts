@@ -1,0 +1,60 @@
+/** Command-line options of `trtmix search` and `trtmix compare`, and their parsing. */
+import type { Argv } from 'yargs';
+import { UserError } from '../errors.ts';
+import { withExperimentOptions, type ExperimentArgs } from '../cli/experiment.ts';
+
+export interface SearchArgs extends ExperimentArgs {
+  target?: string;
+  'budget-ms'?: number;
+  budget?: number;
+  'max-drop'?: number;
+  agent?: string;
+  episodes?: number;
+  'max-evaluations'?: number;
+  'time-limit'?: string;
+  out?: string;
+  resume?: boolean;
+  'screen-samples'?: number;
+  'w-acc'?: number;
+  'w-lat'?: number;
+  analysis?: string;
+  'analysis-samples'?: number;
+  report?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export function withSearchOptions<T>(y: Argv<T>): Argv<T & SearchArgs> {
+  return withExperimentOptions(y)
+    .option('target', { type: 'string', default: 't4', describe: 'Latency target: t4 | a10 | l4 | a100 | h100 | orin-agx | orin-nano | xavier-agx | ort-cpu | profile:DIR' })
+    .option('budget-ms', { type: 'number', describe: 'Hard latency budget in milliseconds' })
+    .option('budget', { type: 'number', describe: 'Hard latency budget as a fraction of the all-FP16 latency (e.g. 0.8)' })
+    .option('max-drop', { type: 'number', default: 0.01, describe: 'Accuracy floor: largest relative drop from FP32 (0.01 = 1 %)' })
+    .option('episodes', { type: 'number', describe: 'Episodes (policies proposed) for dqn and random (default 300)' })
+    .option('max-evaluations', { type: 'number', describe: 'Stop after this many full evaluations' })
+    .option('time-limit', { type: 'string', describe: 'Stop after this wall time, e.g. 90s, 10m, 1h (default 15m)' })
+    .option('screen-samples', { type: 'number', default: 64, describe: 'Screen new policies on this many samples first; 0 scores every policy on all --eval-samples' })
+    .option('w-acc', { type: 'number', default: 0.6, describe: 'Reward weight of the relative accuracy change' })
+    .option('w-lat', { type: 'number', default: 0.4, describe: 'Reward weight of the relative latency change (vs all-FP16)' })
+    .option('analysis', { type: 'string', describe: 'Reuse an analysis.json from trtmix analyze (same model and data) instead of analysing again' })
+    .option('analysis-samples', { type: 'number', default: 64, describe: 'Samples per layer run of the sensitivity analysis' })
+    .option('out', { type: 'string', describe: 'Output folder (default runs/<timestamp>)' }) as Argv<T & SearchArgs>;
+}
+
+/** `90s`, `10m`, `1.5h`, or plain seconds -> milliseconds. */
+export function parseDuration(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(String(text));
+  if (!m) throw new UserError(`--time-limit ${text} is not a duration; write e.g. 90s, 10m or 1h`);
+  const v = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const ms = unit === 'ms' ? v : unit === 's' ? v * 1000 : unit === 'm' ? v * 60_000 : v * 3_600_000;
+  if (!(ms > 0)) throw new UserError(`--time-limit ${text} must be longer than zero`);
+  return ms;
+}
+
+export function defaultRunDir(now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `runs/${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+}

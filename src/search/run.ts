@@ -1,0 +1,386 @@
+/**
+ * One search, top to bottom: the experiment (model, data, calibration, evaluator), the latency model, the
+ * sensitivity analysis, the PrecisionEnv and the agent; every measured policy appended to history.jsonl, the best
+ * feasible policy saved atomically whenever it improves, exports and report.html at the end.
+ *
+ * Interrupting (SIGINT) stops at the next evaluation: the best policy is already on disk, history.jsonl holds every
+ * measurement, and checkpoint.json marks the run interrupted. `--resume` replays the run deterministically from the
+ * seed, answering every evaluation already in history.jsonl from it (no onnxruntime work), so the resumed run passes
+ * through exactly the states of an uninterrupted one and ends at the same policy.
+ */
+import { existsSync, mkdirSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { writeFileAtomic } from '../fs.ts';
+import { policyKey, uniformPolicy, readsInt8, type LayerPolicy, type PolicyFile } from '../policy.ts';
+import { prepareExperiment, type Experiment, type ExperimentUi } from '../cli/experiment.ts';
+import { createLatencyModel } from '../latency/index.ts';
+import type { LatencyModel } from '../latency/types.ts';
+import { cachedAnalysis, loadAnalysis, writeAnalysis, type Analysis } from '../analysis/index.ts';
+import { resolveAmax } from '../quant/simulate.ts';
+import { choiceLabel } from '../quant/calibrate.ts';
+import { sha256Hex } from '../export/policy-file.ts';
+import { searchDataRecord } from '../export/replay.ts';
+import { writeExports } from '../export/index.ts';
+import { renderSearchReport } from '../report/index.ts';
+import type { SearchReportInput, HistoryPoint, BaselinePoint } from '../report/types.ts';
+import { PrecisionEnv } from '../../envs/precision-env.ts';
+import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
+import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
+import { createAgent, AGENT_NAMES, type SearchResult } from '../../agents/index.ts';
+import { progress } from '../cli/progress.ts';
+import { parseDuration, defaultRunDir, type SearchArgs } from './options.ts';
+
+export const DEFAULT_EPISODES = 300;
+export const DEFAULT_TIME_LIMIT = '15m';
+const AGENTS_WITH_SENSITIVITY = new Set(['dqn', 'rules', 'knapsack', 'greedy']);
+
+/** Thrown from inside an evaluation once the user interrupted; the runner catches it and saves. */
+export class SearchInterrupted extends Error {
+  constructor() {
+    super('search interrupted');
+  }
+}
+
+/** One line of history.jsonl. Timing fields (`seconds`, `wallSeconds`) aside, a seed reproduces it exactly. */
+export interface HistoryLine {
+  n: number;
+  agent: string;
+  episode: number;
+  evaluation: number;
+  key: string;
+  precisions: string[];
+  score: number | null;
+  subsetScore: number | null;
+  confirmed: boolean;
+  latencyMs: number;
+  reward: number | null;
+  feasible: boolean;
+  seconds: number;
+  wallSeconds: number;
+}
+
+/** What a run is: the options that decide its result. --resume refuses a folder made with other ones. */
+export function runConfig(args: SearchArgs, agent: string): Record<string, unknown> {
+  return {
+    model: args.model ?? 'builtin:ppocr-rec', data: args.data ?? null, labels: args.labels ?? null, metric: args.metric ?? null,
+    inputShape: args['input-shape'] ?? null, target: args.target ?? 't4', budgetMs: args['budget-ms'] ?? null, budget: args.budget ?? null,
+    maxDrop: args['max-drop'] ?? 0.01, agent, episodes: args.episodes ?? null, maxEvaluations: args['max-evaluations'] ?? null,
+    calibSamples: args['calib-samples'] ?? null, evalSamples: args['eval-samples'] ?? null, calibration: args.calibration ?? 'percentile',
+    percentile: args.percentile ?? 99.99, screenSamples: args['screen-samples'] ?? 64, wAcc: args['w-acc'] ?? 0.6, wLat: args['w-lat'] ?? 0.4,
+    analysis: args.analysis ?? null, analysisSamples: args['analysis-samples'] ?? 64, batchSize: args['batch-size'] ?? 16, seed: args.seed ?? 0,
+  };
+}
+
+interface Checkpoint {
+  version: 1;
+  status: 'running' | 'interrupted' | 'done';
+  config: Record<string, unknown>;
+  startedAt: string;
+  updatedAt: string;
+  measurements: number;
+  bestKey?: string;
+}
+
+function readHistory(path: string): HistoryLine[] {
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const out: HistoryLine[] = [];
+  for (const [i, l] of lines.entries()) {
+    try {
+      out.push(JSON.parse(l) as HistoryLine);
+    } catch {
+      // A line cut short by a kill mid-write is the last one; everything before it is whole.
+      if (i === lines.length - 1) break;
+      throw new UserError(`${path} line ${i + 1} is not JSON; the run folder is damaged — start a new search with another --out`);
+    }
+  }
+  return out;
+}
+
+/** The evaluator the environment sees: screening subset, replay of recorded scores on --resume, interruption. */
+class RunEvaluator implements EnvEvaluator {
+  readonly recorded = new Map<string, number>();
+  interrupted = false;
+  constructor(private readonly exp: Experiment, private readonly layerNames: string[], readonly screenSamples: number) {}
+  get fp32Score(): number { return this.exp.evaluator.fp32Score; }
+  get higherIsBetter(): boolean { return this.exp.evaluator.higherIsBetter; }
+  async evaluate(policy: LayerPolicy, opts: { subset?: boolean } = {}): Promise<{ score: number }> {
+    const key = `${opts.subset ? 'subset' : 'full'}#${policyKey(this.layerNames, policy)}`;
+    const known = this.recorded.get(key);
+    if (known !== undefined) return { score: known };
+    if (this.interrupted) throw new SearchInterrupted();
+    const r = await this.exp.evaluator.evaluate(policy, opts.subset ? { samples: this.screenSamples } : {});
+    return { score: r.score };
+  }
+  remember(line: HistoryLine): void {
+    if (line.subsetScore !== null) this.recorded.set(`subset#${line.key}`, line.subsetScore);
+    if (line.confirmed && line.score !== null) this.recorded.set(`full#${line.key}`, line.score);
+  }
+}
+
+export interface SearchSetup {
+  exp: Experiment;
+  latency: LatencyModel;
+  analysis?: Analysis;
+  env: PrecisionEnv;
+  evaluator: RunEvaluator;
+  /** Set by the runner: called once per new measurement (the environment's onEvaluation). */
+  hooks: { onEvaluation: (r: EvaluationRecord) => void };
+}
+
+/** Builds experiment, latency model, analysis and environment for one agent's search. */
+export async function setupSearch(args: SearchArgs, agent: string, ui: ExperimentUi & { outDir?: string }, exp?: Experiment): Promise<SearchSetup> {
+  if (args.agent !== undefined && !AGENT_NAMES.includes(agent as (typeof AGENT_NAMES)[number])) {
+    throw new UserError(`unknown --agent "${agent}"; choose one of ${AGENT_NAMES.join(', ')}`);
+  }
+  exp ??= await prepareExperiment(args, ui);
+  const { loaded } = exp;
+  const latency = await createLatencyModel(args.target ?? 't4', loaded.layers, { model: loaded.model, graph: loaded.graph, inputShapes: loaded.inputShapes, simulation: exp.base });
+  let analysis: Analysis | undefined;
+  if (args.analysis) {
+    analysis = loadAnalysis(args.analysis);
+    const names = new Set(loaded.layers.map((l) => l.name));
+    if (analysis.layers.length !== loaded.layers.length || analysis.layers.some((l) => !names.has(l.name))) {
+      throw new UserError(`--analysis ${args.analysis} was made for another model (its layers differ); run trtmix analyze on this model`);
+    }
+  } else if (AGENTS_WITH_SENSITIVITY.has(agent)) {
+    const bar = progress('sensitivity analysis', { total: 2 * loaded.layers.length, quiet: ui.quiet });
+    analysis = await cachedAnalysis(exp, { samples: args['analysis-samples'] ?? 64, onProgress: (p) => bar.update(p.done, p.layer) });
+    bar.finish(`${loaded.layers.length} layers`);
+  }
+  const layerNames = loaded.layers.map((l) => l.name);
+  const screen = args['screen-samples'] ?? 64;
+  if (!Number.isInteger(screen) || screen < 0) throw new UserError(`--screen-samples must be a whole number >= 0, got ${screen}`);
+  const evaluator = new RunEvaluator(exp, layerNames, screen);
+  const byName = new Map(analysis?.layers.map((l) => [l.name, l]));
+  const sensitivity = analysis
+    ? loaded.layers.map((l) => {
+        const a = byName.get(l.name)!;
+        return { int8Drop: a.int8Drop, leaveOneOutDrop: a.leaveOneOutDrop, kl: a.kl, histogramOverlap: a.histogramOverlap, outlierFraction: a.outlierFraction, rangeWaste: a.rangeWaste, sqnrDb: a.sqnrDb };
+      })
+    : undefined;
+  const hooks = { onEvaluation: (_r: EvaluationRecord) => {} };
+  const env = await PrecisionEnv.create({
+    onEvaluation: (r) => hooks.onEvaluation(r),
+    layers: loaded.layers,
+    evaluator,
+    latency,
+    sensitivity,
+    budgetMs: args['budget-ms'],
+    budget: args.budget,
+    maxDrop: args['max-drop'] ?? 0.01,
+    weights: { wAcc: args['w-acc'] ?? 0.6, wLat: args['w-lat'] ?? 0.4 },
+    subset: screen > 0 && screen < exp.split.eval.count ? { confirmTopK: 5, floorMargin: 0.01 } : false,
+  });
+  const fastest = env.latencyTable.otherMs + env.latencyTable.minSuffixMs[0];
+  if (fastest > env.constraints.budgetMs * (1 + 1e-9)) {
+    throw new UserError(
+      `the latency budget ${env.constraints.budgetMs.toFixed(3)} ms is infeasible on ${args.target ?? 't4'}: the fastest policy takes ${fastest.toFixed(3)} ms (all-FP16 ${env.fp16LatencyMs.toFixed(3)} ms); raise --budget-ms or --budget`,
+    );
+  }
+  return { exp, latency, analysis, env, evaluator, hooks };
+}
+
+/** policy.json for a measured record. */
+export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta: { agent: string; seed: number; evaluations: number; seconds: number; target: string; int8LatencyMs?: number }): PolicyFile {
+  const { exp, env } = setup;
+  const layers = exp.loaded.layers;
+  const policy = record.policy;
+  const amax = resolveAmax(exp.base, policy);
+  const totalMacs = layers.reduce((a, l) => a + l.macs, 0);
+  const int8Macs = layers.filter((l) => readsInt8(policy[l.name]?.precision ?? 'fp32')).reduce((a, l) => a + l.macs, 0);
+  return {
+    version: 1,
+    model: { path: exp.loaded.path, sha256: sha256Hex(readFileSync(exp.loaded.path)) },
+    layers: layers.map((l) => {
+      const d = policy[l.name] ?? { precision: 'fp32' as const };
+      return { name: l.name, op: l.op, precision: d.precision, macs: l.macs, ...(d.calibration ? { calibration: d.calibration } : {}) };
+    }),
+    calibration: { method: choiceLabel(exp.defaultCalibration), amax },
+    metrics: {
+      score: record.score,
+      fp32Score: env.fp32Score,
+      drop: -record.dAcc,
+      latencyMs: record.latencyMs,
+      fp16LatencyMs: env.fp16LatencyMs,
+      ...(meta.int8LatencyMs !== undefined ? { int8LatencyMs: meta.int8LatencyMs } : {}),
+      reward: record.reward,
+      int8MacsShare: totalMacs ? int8Macs / totalMacs : 0,
+      metric: exp.metric.name,
+      target: meta.target,
+    },
+    search: {
+      agent: meta.agent,
+      seed: meta.seed,
+      evaluations: meta.evaluations,
+      seconds: meta.seconds,
+      budgetMs: Number.isFinite(env.constraints.budgetMs) ? env.constraints.budgetMs : null,
+      maxDrop: env.constraints.maxDrop,
+      data: searchDataRecord(exp),
+    },
+  };
+}
+
+/** The timing fields of policy.json; everything else is decided by the seed. */
+export const POLICY_TIMING_FIELDS = ['search.seconds'];
+
+export interface SearchOutcome {
+  outDir: string;
+  status: 'done' | 'interrupted';
+  policy?: PolicyFile;
+  result?: SearchResult;
+  setup: SearchSetup;
+  files: string[];
+}
+
+export interface RunUi extends ExperimentUi {
+  /** Called once the run can be interrupted cleanly (the SIGINT handler is the caller's). */
+  onReady?: (interrupt: () => void) => void;
+}
+
+export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutcome> {
+  const agentName = args.agent ?? 'dqn';
+  const outDir = args.out ?? defaultRunDir();
+  const config = runConfig(args, agentName);
+  const checkpointPath = join(outDir, 'checkpoint.json');
+  const historyPath = join(outDir, 'history.jsonl');
+  let restored: HistoryLine[] = [];
+  let startedAt = new Date().toISOString();
+  if (args.resume) {
+    if (!existsSync(checkpointPath)) throw new UserError(`--resume: ${outDir} has no checkpoint.json; pass the --out folder of the search to continue`);
+    const cp = JSON.parse(readFileSync(checkpointPath, 'utf8')) as Checkpoint;
+    const diff = Object.keys(config).filter((k) => JSON.stringify(config[k]) !== JSON.stringify(cp.config[k]));
+    if (diff.length > 0) throw new UserError(`--resume: ${outDir} was searched with other options (${diff.join(', ')}); resume with the same options or use another --out`);
+    restored = readHistory(historyPath);
+    startedAt = cp.startedAt;
+  } else if (existsSync(checkpointPath)) {
+    throw new UserError(`${outDir} already holds a search; continue it with --resume, or choose another --out`);
+  }
+  mkdirOrExplain(outDir);
+  const writeCheckpoint = (status: Checkpoint['status'], measurements: number, bestKey?: string) =>
+    writeFileAtomic(checkpointPath, `${JSON.stringify({ version: 1, status, config, startedAt, updatedAt: new Date().toISOString(), measurements, ...(bestKey ? { bestKey } : {}) } satisfies Checkpoint, null, 2)}\n`);
+  writeCheckpoint('running', restored.length);
+  if (!args.resume) writeFileSync(historyPath, '');
+
+  const setup = await setupSearch(args, agentName, ui);
+  const { exp, env, evaluator } = setup;
+  for (const line of restored) evaluator.remember(line);
+  if (setup.analysis && !args.analysis) await writeAnalysis(setup.analysis, outDir, { png: false });
+  const names = exp.loaded.layers.map((l) => l.name);
+  const int8Latency = await env.latencyOf(uniformPolicy(names, 'int8'));
+  const timeLimitMs = parseDuration(args['time-limit'] ?? DEFAULT_TIME_LIMIT);
+  const episodes = args.episodes ?? DEFAULT_EPISODES;
+  const started = performance.now();
+  let measured = 0;
+  let episode = 0;
+  let bestKey: string | undefined;
+  const target = args.target ?? 't4';
+  const bar = progress(`search (${agentName})`, { total: agentName === 'dqn' || agentName === 'random' ? episodes : args['max-evaluations'], timeLimitMs, quiet: ui.quiet });
+
+  const savePolicy = () => {
+    const best = env.best;
+    if (!best || best.key === bestKey) return;
+    bestKey = best.key;
+    const file = policyFileOf(setup, best, { agent: agentName, seed: exp.seed, evaluations: env.stats.evaluations, seconds: (performance.now() - started) / 1000, target, int8LatencyMs: int8Latency });
+    writeFileAtomic(join(outDir, 'policy.json'), `${JSON.stringify(file, null, 2)}\n`);
+  };
+  setup.hooks.onEvaluation = (r: EvaluationRecord) => {
+    measured++;
+    if (measured > restored.length) {
+      const line: HistoryLine = {
+        n: measured, agent: agentName, episode, evaluation: r.evaluation, key: r.key,
+        precisions: names.map((n) => r.policy[n]?.precision ?? 'fp32'),
+        score: r.confirmed ? r.score : null, subsetScore: r.subsetScore ?? null, confirmed: r.confirmed,
+        latencyMs: r.latencyMs, reward: Number.isFinite(r.reward) ? r.reward : null, feasible: r.feasible,
+        seconds: r.seconds, wallSeconds: (performance.now() - started) / 1000,
+      };
+      appendFileSync(historyPath, `${JSON.stringify(line)}\n`);
+    }
+    savePolicy();
+    const best = env.best;
+    bar.status(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms · ${env.stats.evaluations} evals` : `${env.stats.evaluations} evals, nothing feasible yet`);
+  };
+  ui.onReady?.(() => { evaluator.interrupted = true; });
+
+  const agent = createAgent(agentName, {
+    seed: exp.seed,
+    dqn: { episodes, onEpisode: (log) => { episode = log.episode; bar.update(log.episode); } },
+  });
+  let result: SearchResult | undefined;
+  let status: SearchOutcome['status'] = 'done';
+  try {
+    result = await agent.search(env, { episodes, maxEvaluations: args['max-evaluations'], timeLimitMs });
+  } catch (e) {
+    if (!(e instanceof SearchInterrupted)) throw e;
+    status = 'interrupted';
+  } finally {
+    (agent as { dispose?: () => void }).dispose?.();
+  }
+  bar.finish(env.best ? `best ${env.best.score.toFixed(4)} @ ${env.best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
+  savePolicy();
+  writeCheckpoint(status, measured, bestKey);
+  const files = [join(outDir, 'history.jsonl'), checkpointPath];
+  const best = env.best;
+  let policy: PolicyFile | undefined;
+  if (best) {
+    policy = JSON.parse(readFileSync(join(outDir, 'policy.json'), 'utf8')) as PolicyFile;
+    files.push(join(outDir, 'policy.json'));
+    if (status === 'done') {
+      const exported = writeExports(outDir, {
+        policy, layers: exp.loaded.layers, graph: exp.loaded.graph,
+        model: { path: exp.loaded.path, sha256: policy.model.sha256 }, inputShapes: exp.loaded.inputShapes,
+      });
+      files.push(...exported.files);
+      for (const w of exported.warnings) ui.log(`export: ${w}`);
+    }
+  }
+  const report = await renderSearchReport(reportInput(setup, agentName, policy, readHistory(historyPath), int8Latency, target), outDir, { png: false });
+  files.push(report.html);
+  return { outDir, status, policy, result, setup, files };
+}
+
+function mkdirOrExplain(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot create the output folder ${dir} (${code}); choose a writable --out`);
+  }
+  try {
+    writeFileAtomic(join(dir, '.write-test'), '');
+    writeFileSync(join(dir, '.write-test'), '');
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`cannot write into ${dir}; choose a writable --out`);
+  }
+}
+
+function uniformPoint(setup: SearchSetup, precision: 'int8' | 'fp16'): BaselinePoint | undefined {
+  const names = setup.exp.loaded.layers.map((l) => l.name);
+  const r = setup.env.recordOf(policyKey(names, uniformPolicy(names, precision)));
+  if (!r || !r.confirmed) return undefined;
+  return { agent: `all-${precision}`, score: r.score, latencyMs: r.latencyMs, reward: r.reward, feasible: r.feasible };
+}
+
+export function reportInput(setup: SearchSetup, agent: string, policy: PolicyFile | undefined, history: HistoryLine[], int8LatencyMs: number, target: string, extraBaselines: BaselinePoint[] = []): SearchReportInput {
+  const { exp, env } = setup;
+  const points: HistoryPoint[] = history
+    .filter((h) => h.confirmed && h.score !== null && h.reward !== null)
+    .map((h) => ({ evaluation: h.evaluation, episode: h.episode, score: h.score!, latencyMs: h.latencyMs, reward: h.reward!, feasible: h.feasible, agent: h.agent, seconds: h.wallSeconds }));
+  const baselines = [uniformPoint(setup, 'fp16'), uniformPoint(setup, 'int8'), ...extraBaselines].filter((b): b is BaselinePoint => b !== undefined);
+  const byName = new Map(policy?.layers.map((l) => [l.name, l.precision]));
+  return {
+    title: `trtmix search: ${exp.loaded.builtIn ? 'PP-OCRv4 recognition (built-in example)' : exp.loaded.path}`,
+    model: { path: exp.loaded.path, sha256: policy?.model.sha256 ?? sha256Hex(readFileSync(exp.loaded.path)) },
+    target, agent, seed: exp.seed, metricName: exp.metric.name, higherIsBetter: exp.metric.higherIsBetter,
+    ...(Number.isFinite(env.constraints.budgetMs) ? { budgetMs: env.constraints.budgetMs } : {}),
+    ...(Number.isFinite(env.constraints.maxDrop) ? { maxDrop: env.constraints.maxDrop } : {}),
+    fp32Score: env.fp32Score, fp16LatencyMs: env.fp16LatencyMs, int8LatencyMs,
+    layers: exp.loaded.layers.map((l) => ({ name: l.name, op: l.op, macs: l.macs, precision: byName.get(l.name) ?? 'fp32' })),
+    best: policy ? { score: policy.metrics.score, latencyMs: policy.metrics.latencyMs, reward: policy.metrics.reward as number } : null,
+    history: points,
+    baselines,
+    ...(setup.analysis ? { sensitivity: { metricName: exp.metric.name, layers: setup.analysis.layers.map((l) => ({ name: l.name, op: l.op, macs: l.macs, int8Drop: l.int8Drop, leaveOneOutDrop: l.leaveOneOutDrop, mse: l.mse, kl: l.kl, histogramOverlap: l.histogramOverlap, outlierFraction: l.outlierFraction, rangeWaste: l.rangeWaste })) } } : {}),
+  };
+}
