@@ -113,6 +113,11 @@ export class PolicyEvaluator {
     return { score, cached: false, seconds: (performance.now() - t0) / 1000, samples };
   }
 
+  /** Forgets cached scores (so that agents compared on the same evaluator each pay for their evaluations). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
   /** Outputs of a policy's simulated model (no caching), e.g. for replay reports or export checks. */
   async outputs(policy: LayerPolicy, samples = this.data.count): Promise<SampleOutputs[]> {
     return runModel(buildSimulatedModel(this.base, policy), this.data, this.batchSize, samples);

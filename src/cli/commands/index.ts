@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { analyzeCommand } from './analyze.ts';
+import { compareCommand } from './compare.ts';
 import { exportCommand } from './export.ts';
 import { infoCommand } from './info.ts';
 import { latencyCommand } from './latency.ts';
@@ -9,6 +10,7 @@ import { searchCommand } from './search.ts';
 // One line per command module.
 export const commands: CommandModule<any, any>[] = [
   analyzeCommand,
+  compareCommand,
   exportCommand,
   infoCommand,
   latencyCommand,

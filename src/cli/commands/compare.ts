@@ -1,0 +1,104 @@
+import type { CommandModule } from 'yargs';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { GlobalOptions } from '../main.ts';
+import { withSearchOptions, parseDuration, type SearchArgs } from '../../search/options.ts';
+import { setupSearch, DEFAULT_EPISODES } from '../../search/run.ts';
+import { prepareExperiment } from '../experiment.ts';
+import { AGENT_NAMES } from '../../../agents/index.ts';
+import { createAgent } from '../../../agents/index.ts';
+import { formatTable } from '../table.ts';
+import { writeFileAtomic } from '../../fs.ts';
+import { UserError } from '../../errors.ts';
+import { progress } from '../progress.ts';
+
+type Args = GlobalOptions & SearchArgs & { agents?: string[]; evaluations?: number };
+
+export interface CompareRow {
+  agent: string;
+  evaluations: number;
+  screeningRuns: number;
+  cacheHits: number;
+  score: number | null;
+  drop: number | null;
+  latencyMs: number | null;
+  reward: number | null;
+  int8MacsShare: number | null;
+  wallSeconds: number;
+}
+
+const DEFAULT_AGENTS = ['dqn', 'greedy', 'bisect', 'knapsack', 'rules', 'random', 'int8', 'fp16'];
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const compareCommand: CommandModule<GlobalOptions, Args> = {
+  command: 'compare',
+  describe: 'Run several agents on the same model, data, target and budget at an equal number of evaluations',
+  builder: (y) =>
+    withSearchOptions(y)
+      .option('agents', { type: 'string', array: true, default: DEFAULT_AGENTS, describe: `Agents to compare (${AGENT_NAMES.join(', ')})` })
+      .option('evaluations', { type: 'number', default: 60, describe: 'Full evaluations each agent may spend' })
+      .example([
+        ['$0 compare --evaluations 60', 'Every agent on the built-in PP-OCRv4 example, 60 evaluations each'],
+        ['$0 compare --model m.onnx --data x.npy --agents dqn greedy knapsack --target orin-agx --budget 0.8', 'Three agents on your model under a latency budget'],
+      ]) as any,
+  handler: async (args) => {
+    const quiet = Boolean(args.quiet || args.json);
+    const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };
+    const agents = args.agents ?? DEFAULT_AGENTS;
+    for (const a of agents) if (!AGENT_NAMES.includes(a as (typeof AGENT_NAMES)[number])) throw new UserError(`unknown agent "${a}" in --agents; choose from ${AGENT_NAMES.join(', ')}`);
+    const evaluations = args.evaluations ?? 60;
+    if (!Number.isInteger(evaluations) || evaluations < 1) throw new UserError(`--evaluations must be a whole number >= 1, got ${evaluations}`);
+    const outDir = args.out ?? `runs/compare-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+    try { mkdirSync(outDir, { recursive: true }); } catch { throw new UserError(`cannot create the output folder ${outDir}; choose a writable --out`); }
+    const exp = await prepareExperiment(args, { quiet, log });
+    const rows: CompareRow[] = [];
+    for (const name of agents) {
+      exp.evaluator.clearCache();
+      const setup = await setupSearch({ ...args, agent: name }, name, { quiet, log }, exp);
+      const bar = progress(`compare: ${name}`, { total: evaluations, quiet });
+      setup.hooks.onEvaluation = () => bar.update(setup.env.stats.evaluations);
+      const agent = createAgent(name, { seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
+      const started = performance.now();
+      const result = await agent.search(setup.env, { maxEvaluations: evaluations, episodes: args.episodes ?? DEFAULT_EPISODES, timeLimitMs: parseDuration(args['time-limit']) });
+      (agent as { dispose?: () => void }).dispose?.();
+      const best = result.best;
+      const totalMacs = exp.loaded.layers.reduce((a, l) => a + l.macs, 0);
+      const int8Macs = best ? exp.loaded.layers.filter((l) => ['int8', 'mixed'].includes(best.policy[l.name]?.precision ?? 'fp32')).reduce((a, l) => a + l.macs, 0) : 0;
+      const row: CompareRow = {
+        agent: name,
+        evaluations: result.evaluations,
+        screeningRuns: result.subsetEvaluations,
+        cacheHits: result.cacheHits,
+        score: best ? best.score : null,
+        drop: best ? -best.dAcc : null,
+        latencyMs: best ? best.latencyMs : null,
+        reward: best ? best.reward : null,
+        int8MacsShare: best ? int8Macs / totalMacs : null,
+        wallSeconds: (performance.now() - started) / 1000,
+      };
+      bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms, reward ${best.reward.toFixed(4)}` : 'no feasible policy');
+      rows.push(row);
+    }
+    const doc = {
+      model: exp.loaded.path, target: args.target ?? 't4', metric: exp.metric.name, fp32Score: exp.evaluator.fp32Score,
+      maxDrop: args['max-drop'] ?? 0.01, budgetMs: args['budget-ms'] ?? null, budget: args.budget ?? null, evaluationsPerAgent: evaluations, seed: exp.seed, rows,
+    };
+    const header = ['agent', 'evaluations', 'screeningRuns', 'cacheHits', 'score', 'drop', 'latencyMs', 'reward', 'int8MacsShare', 'wallSeconds'] as const;
+    writeFileAtomic(join(outDir, 'compare.json'), `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileAtomic(join(outDir, 'compare.csv'), `${header.join(',')}\n${rows.map((r) => header.map((h) => csvCell(r[h])).join(',')).join('\n')}\n`);
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({ ...doc, out: outDir }, null, 2)}\n`);
+      return;
+    }
+    const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
+    process.stdout.write(`${formatTable(
+      ['agent', 'evals', 'best score', 'drop %', 'latency ms', 'reward', 'int8 MACs %', 'wall s'],
+      rows.map((r) => [r.agent, r.evaluations, f(r.score, 4), r.drop === null ? '-' : (100 * r.drop).toFixed(2), f(r.latencyMs, 3), f(r.reward, 4), r.int8MacsShare === null ? '-' : (100 * r.int8MacsShare).toFixed(1), r.wallSeconds.toFixed(1)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    )}\n\n${exp.metric.name} FP32 ${exp.evaluator.fp32Score.toFixed(4)}; table in ${join(outDir, 'compare.csv')} and compare.json\n`);
+  },
+};
