@@ -315,21 +315,23 @@ export class PrecisionEnv implements Env<Float32Array> {
   /**
    * Measures a complete policy through the cache: what `step` does at the end of an episode, and what
    * baseline agents that reason about whole policies call directly. Concurrent requests for one policy
-   * share one measurement.
+   * share one measurement. A policy over the latency budget is priced but not scored, unless
+   * `evenOverBudget` asks for its score anyway (sensitivity probes, Polygraphy-style accuracy checks).
    */
-  evaluatePolicy(policy: LayerPolicy): Promise<EvaluationRecord> {
+  evaluatePolicy(policy: LayerPolicy, opts: { evenOverBudget?: boolean } = {}): Promise<EvaluationRecord> {
     const key = policyKey(this.layerNames, policy);
     const cached = this.ledger.get(key);
-    if (cached) {
+    const upgrade = cached !== undefined && !cached.scored && opts.evenOverBudget === true;
+    if (cached && !upgrade) {
       this.ledger.stats.cacheHits++;
       return Promise.resolve(cached);
     }
     let p = this.pending.get(key);
-    if (p) {
+    if (p && !upgrade) {
       this.ledger.stats.cacheHits++;
       return p;
     }
-    p = this.measure(key, policy).finally(() => this.pending.delete(key));
+    p = this.measure(key, policy, opts.evenOverBudget === true).finally(() => this.pending.delete(key));
     this.pending.set(key, p);
     return p;
   }
@@ -350,14 +352,14 @@ export class PrecisionEnv implements Env<Float32Array> {
     }
   }
 
-  private async measure(key: string, policy: LayerPolicy): Promise<EvaluationRecord> {
+  private async measure(key: string, policy: LayerPolicy, evenOverBudget: boolean): Promise<EvaluationRecord> {
     const started = performance.now();
     const actions = this.actionsFromPolicy(policy);
     const latencyMs = await this.latencyOf(policy);
     const overBudget = latencyMs > this.constraints.budgetMs * (1 + 1e-9);
     const stats = this.ledger.stats;
     let record: EvaluationRecord;
-    if (overBudget && !this.o.scoreOverBudget) {
+    if (overBudget && !this.o.scoreOverBudget && !evenOverBudget) {
       stats.skippedOverBudget++;
       record = this.makeRecord(key, policy, actions, latencyMs, undefined, false, 0, started);
     } else if (this.subset) {

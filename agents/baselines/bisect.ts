@@ -1,0 +1,58 @@
+/**
+ * Polygraphy's `debug precision` (bisect mode): mark the first (forward) or last (reverse) k layers to
+ * run in FP16, every other layer in INT8, and binary-search the smallest k whose accuracy passes. The
+ * marker follows Polygraphy's BisectMarker: start with every layer marked, move towards the last
+ * failing count on success and the last passing count on failure, stop when they are adjacent. The
+ * accuracy check ignores the latency budget, as Polygraphy's does; only policies within the budget can
+ * become best.
+ */
+import type { PrecisionEnv } from '../../envs/precision-env.ts';
+import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
+import { actionOf, uniformActions } from './actions.ts';
+
+export type BisectDirection = 'forward' | 'reverse';
+
+export interface BisectOptions {
+  /** Directions to try; the best feasible result of all is reported. Default both. */
+  directions?: BisectDirection[];
+}
+
+/** Actions with `k` layers marked fp16 at the start (forward) or end (reverse) of the network. */
+export function markedActions(base: readonly number[], k: number, direction: BisectDirection, fp16: number, allowed: (i: number) => boolean): number[] {
+  const n = base.length;
+  return base.map((a, i) => {
+    const marked = direction === 'forward' ? i < k : i >= n - k;
+    return marked && allowed(i) ? fp16 : a;
+  });
+}
+
+export class BisectAgent implements SearchAgent {
+  readonly name = 'bisect';
+  constructor(private readonly opts: BisectOptions = {}) {}
+
+  async search(env: PrecisionEnv, budget?: SearchBudget): Promise<SearchResult> {
+    const run = new SearchRun(env, this.name, budget);
+    const fp16 = actionOf(env, 'fp16', this.name);
+    const base = uniformActions(env, 'int8', this.name);
+    const allowed = (i: number): boolean => env.allowedActions(i).includes(fp16);
+    const n = base.length;
+    for (const direction of this.opts.directions ?? ['forward', 'reverse']) {
+      // Polygraphy pretends marking every layer passes (good = n + 1) and starts by marking all of them.
+      let good = n + 1;
+      let bad = 0;
+      let k = n;
+      while (!run.exhausted()) {
+        // Polygraphy's check is accuracy alone, so every probe is scored, within the budget or not.
+        const r = await run.evaluate(env.policyFromActions(markedActions(base, k, direction, fp16, allowed)), { evenOverBudget: true });
+        const passes = r.violations.accuracy === 0;
+        if (passes) good = k;
+        else bad = k;
+        const next = passes ? Math.floor((good + bad) / 2) : Math.ceil((good + bad) / 2);
+        if (next === k || Math.abs(good - bad) <= 1 || next > n) break;
+        k = next;
+      }
+      run.notes.push(good <= n ? `${direction}: the ${direction === 'forward' ? 'first' : 'last'} ${good} layer(s) in fp16 pass` : `${direction}: no prefix passes`);
+    }
+    return run.result();
+  }
+}

@@ -1,0 +1,352 @@
+/**
+ * DQN (Mnih et al. 2015) with Double-DQN targets (van Hasselt et al. 2016), Huber loss, gradient
+ * clipping by global norm, n-step returns and action masks, in TensorFlow.js. Public surface and
+ * hyperparameter names follow Stable-Baselines3: `learn`, `predict`, `save`, `load`.
+ *
+ * Defaults differ from SB3's where the precision search differs from Atari: an episode is one pass over
+ * the layers and each new policy costs a real evaluation (hundreds of ms to seconds), so the agent must
+ * learn from hundreds of episodes, not millions of frames. Hence a small network, learning from the
+ * first episodes, frequent target updates, gamma = 1 (finite episodes, reward only at the end), and
+ * n-step returns that carry the final reward back through the episode quickly. Replaying a policy that
+ * is already in the environment's cache costs no evaluation, so exploitation is free and exploration
+ * (epsilon) is scheduled against the evaluation budget as well as against timesteps.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import { Wrapper, type Env } from '../../envs/env.ts';
+import { legalActions } from '../../envs/spaces.ts';
+import { initTfBackend } from './backend.ts';
+import { QNetwork } from './q-network.ts';
+import { NStepCollector, ReplayBuffer } from './replay-buffer.ts';
+import { linearSchedule } from './schedule.ts';
+import { decodeTensors, encodeTensors, loadLayersModel, saveLayersModel, writeFileAtomic } from './serialization.ts';
+
+export interface DQNHyperparameters {
+  learningRate: number;
+  bufferSize: number;
+  /** Environment steps collected before the first gradient step. */
+  learningStarts: number;
+  batchSize: number;
+  /** Polyak coefficient of the target update (1 = hard copy). */
+  tau: number;
+  gamma: number;
+  /** Train every `trainFreq` environment steps... */
+  trainFreq: number;
+  /** ...with this many gradient steps. */
+  gradientSteps: number;
+  /** Environment steps between target updates. */
+  targetUpdateInterval: number;
+  explorationFraction: number;
+  explorationInitialEps: number;
+  explorationFinalEps: number;
+  maxGradNorm: number;
+  /** n of n-step returns (SB3 n_steps); the episode length gives Monte-Carlo targets. */
+  nSteps: number;
+  policyKwargs: { netArch: number[] };
+  /**
+   * Every this many episodes, replay the highest-return episode seen so far (0 = never), in the spirit
+   * of self-imitation learning (Oh et al. 2018). In the precision search that episode's policy is
+   * cached, so it costs no evaluation, and it keeps the greedy policy, and with it the epsilon
+   * exploration, close to the best policy found instead of drifting with noisy Q-estimates.
+   */
+  replayBestEvery: number;
+  seed: number;
+}
+
+export const DQN_DEFAULTS: DQNHyperparameters = {
+  learningRate: 1e-3,
+  bufferSize: 50_000,
+  learningStarts: 64,
+  batchSize: 64,
+  tau: 1.0,
+  gamma: 1.0,
+  trainFreq: 1,
+  gradientSteps: 1,
+  targetUpdateInterval: 200,
+  explorationFraction: 0.6,
+  explorationInitialEps: 1.0,
+  explorationFinalEps: 0.05,
+  maxGradNorm: 10,
+  nSteps: 3,
+  policyKwargs: { netArch: [64, 64] },
+  replayBestEvery: 5,
+  seed: 0,
+};
+
+/** An environment that reports how many (expensive) evaluations it has run: PrecisionEnv does. */
+interface CountsEvaluations {
+  readonly stats: { readonly evaluations: number };
+}
+function evaluationCounter(env: Env): CountsEvaluations | undefined {
+  // Wrappers forward steps, not statistics: look through them to the environment that counts.
+  let e: unknown = env;
+  while (e) {
+    if (typeof (e as CountsEvaluations).stats?.evaluations === 'number') return e as CountsEvaluations;
+    e = e instanceof Wrapper ? e.env : undefined;
+  }
+  return undefined;
+}
+
+export interface EpisodeLog {
+  episode: number;
+  timesteps: number;
+  evaluations?: number;
+  epsilon: number;
+  /** Sum of rewards the agent received this episode. */
+  return: number;
+  /** Mean loss of the gradient steps during the episode (NaN before learning starts). */
+  loss: number;
+  info: Record<string, unknown>;
+}
+
+export interface LearnOptions {
+  totalTimesteps: number;
+  /** Stop once the environment has run this many evaluations (needs env.stats.evaluations). */
+  maxEvaluations?: number;
+  /** Stop after this much wall time (makes the run length machine-dependent). */
+  timeLimitMs?: number;
+  /** Action sequences replayed first, e.g. the all-fp16 / all-int8 / greedy baseline policies. */
+  demonstrations?: readonly (readonly number[])[];
+  /** Called after every episode; returning false stops learning (SB3 callback semantics). */
+  callback?: (log: EpisodeLog) => boolean | void;
+}
+
+export interface PredictOptions {
+  mask?: readonly boolean[];
+  /** Greedy when true (default); epsilon-greedy with the current exploration rate when false. */
+  deterministic?: boolean;
+}
+
+interface AgentState {
+  version: 1;
+  algorithm: 'DQN';
+  hyperparameters: DQNHyperparameters;
+  obsDim: number;
+  nActions: number;
+  numTimesteps: number;
+  episodes: number;
+  explorationRate: number;
+  rngState: seedrandom.State.Arc4;
+  bestEpisode?: { actions: number[]; return: number };
+  target: { specs: tf.io.WeightsManifestEntry[] };
+  optimizer: { specs: tf.io.WeightsManifestEntry[] };
+  replay?: { size: number; pos: number; full: boolean };
+}
+
+export class DQN {
+  readonly hyperparameters: DQNHyperparameters;
+  readonly obsDim: number;
+  readonly nActions: number;
+  readonly policy: QNetwork;
+  replayBuffer: ReplayBuffer;
+  numTimesteps = 0;
+  episodes = 0;
+  explorationRate: number;
+  /** Highest-return complete episode so far (replayed every replayBestEvery episodes). */
+  bestEpisode: { actions: number[]; return: number } | undefined;
+  private rng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
+  private readonly explorationSchedule: (progressRemaining: number) => number;
+
+  /** Use `DQN.create` (it selects the tfjs backend first). */
+  constructor(spaces: { obsDim: number; nActions: number }, hyper: Partial<DQNHyperparameters> = {}, restore?: { rngState: seedrandom.State.Arc4; online: tf.Sequential }) {
+    this.hyperparameters = { ...DQN_DEFAULTS, ...hyper, policyKwargs: { ...DQN_DEFAULTS.policyKwargs, ...hyper.policyKwargs } };
+    const h = this.hyperparameters;
+    for (const k of ['learningRate', 'bufferSize', 'batchSize', 'trainFreq', 'targetUpdateInterval'] as const) {
+      if (!(h[k] > 0)) throw new RangeError(`DQN ${k} must be > 0, got ${h[k]}`);
+    }
+    if (!(h.gamma >= 0 && h.gamma <= 1)) throw new RangeError(`DQN gamma must be in [0, 1], got ${h.gamma}`);
+    this.obsDim = spaces.obsDim;
+    this.nActions = spaces.nActions;
+    this.rng = restore ? seedrandom('', { state: restore.rngState }) : seedrandom(`dqn:${h.seed}`, { state: true });
+    this.policy = new QNetwork(
+      { obsDim: this.obsDim, nActions: this.nActions, netArch: h.policyKwargs.netArch, learningRate: h.learningRate, maxGradNorm: h.maxGradNorm },
+      this.rng,
+      restore?.online,
+    );
+    this.replayBuffer = new ReplayBuffer(h.bufferSize, this.obsDim, this.nActions);
+    this.explorationSchedule = linearSchedule(h.explorationInitialEps, h.explorationFinalEps, h.explorationFraction);
+    this.explorationRate = h.explorationInitialEps;
+  }
+
+  static async create(env: Pick<Env, 'observationSpace' | 'actionSpace'>, hyper: Partial<DQNHyperparameters> = {}): Promise<DQN> {
+    await initTfBackend();
+    return new DQN({ obsDim: env.observationSpace.shape[0], nActions: env.actionSpace.n }, hyper);
+  }
+
+  /** Action for an observation: greedy over the legal actions, or epsilon-greedy when not deterministic. */
+  predict(obs: Float32Array, opts: PredictOptions = {}): number {
+    if (opts.deterministic === false && this.rng() < this.explorationRate) {
+      const legal = legalActions(this.nActions, opts.mask);
+      return legal[Math.floor(this.rng() * legal.length)];
+    }
+    return this.policy.greedyAction(obs, opts.mask);
+  }
+
+  async learn(env: Env, opts: LearnOptions): Promise<this> {
+    const h = this.hyperparameters;
+    const counter = evaluationCounter(env);
+    if (opts.maxEvaluations !== undefined && !counter) {
+      throw new TypeError('learn({ maxEvaluations }) needs an environment with stats.evaluations (PrecisionEnv)');
+    }
+    const started = performance.now();
+    const startTimesteps = this.numTimesteps;
+    const evals = (): number | undefined => counter?.stats.evaluations;
+    const startEvals = evals() ?? 0;
+    const progress = (): number => {
+      let p = (this.numTimesteps - startTimesteps) / opts.totalTimesteps;
+      if (opts.maxEvaluations) p = Math.max(p, ((evals() ?? 0) - startEvals) / opts.maxEvaluations);
+      return Math.min(1, p);
+    };
+    const collector = new NStepCollector(h.nSteps, h.gamma);
+    const demos = [...(opts.demonstrations ?? [])];
+    let stop = false;
+    let firstReset = this.episodes === 0;
+    while (!stop) {
+      const replayBest = demos.length === 0 && h.replayBestEvery > 0 && this.bestEpisode !== undefined && this.episodes % h.replayBestEvery === h.replayBestEvery - 1;
+      const demo = demos.shift() ?? (replayBest ? this.bestEpisode!.actions : undefined);
+      const taken: number[] = [];
+      let [obs, info] = env.reset(firstReset ? { seed: h.seed } : {});
+      firstReset = false;
+      let mask = (info.actionMask as boolean[] | undefined) ?? env.actionMask();
+      let episodeReturn = 0;
+      let lossSum = 0;
+      let lossCount = 0;
+      collector.clear();
+      for (let t = 0; ; t++) {
+        let action: number;
+        if (demo) {
+          action = demo[t];
+          if (!mask[action]) break; // a demonstration the budget mask rules out is skipped
+        } else {
+          this.explorationRate = this.explorationSchedule(1 - progress());
+          action = this.predict(obs, { mask, deterministic: false });
+        }
+        taken.push(action);
+        const [nextObs, reward, terminated, truncated, stepInfo] = await env.step(action);
+        const nextMask = (stepInfo.actionMask as boolean[] | undefined) ?? env.actionMask();
+        this.numTimesteps++;
+        episodeReturn += reward;
+        // A truncated episode bootstraps from nextObs; only termination ends the return.
+        for (const tr of collector.push(obs, action, reward, nextObs, terminated, nextMask)) this.replayBuffer.add(tr);
+        if (truncated && !terminated) collector.clear();
+        if (this.numTimesteps > h.learningStarts && this.numTimesteps % h.trainFreq === 0) {
+          for (let g = 0; g < h.gradientSteps; g++) {
+            lossSum += this.policy.trainStep(this.replayBuffer.sample(h.batchSize, this.rng));
+            lossCount++;
+          }
+        }
+        if (this.numTimesteps % h.targetUpdateInterval === 0) this.policy.syncTarget(h.tau);
+        obs = nextObs;
+        mask = nextMask;
+        if (terminated || truncated) {
+          this.episodes++;
+          info = stepInfo;
+          if (terminated && (this.bestEpisode === undefined || episodeReturn > this.bestEpisode.return)) {
+            this.bestEpisode = { actions: taken, return: episodeReturn };
+          }
+          const log: EpisodeLog = {
+            episode: this.episodes,
+            timesteps: this.numTimesteps,
+            evaluations: evals(),
+            epsilon: this.explorationRate,
+            return: episodeReturn,
+            loss: lossCount ? lossSum / lossCount : NaN,
+            info: stepInfo,
+          };
+          if (opts.callback?.(log) === false) stop = true;
+          break;
+        }
+      }
+      if (demos.length === 0) {
+        if (this.numTimesteps - startTimesteps >= opts.totalTimesteps) stop = true;
+        if (opts.maxEvaluations !== undefined && (evals() ?? 0) - startEvals >= opts.maxEvaluations) stop = true;
+        if (opts.timeLimitMs !== undefined && performance.now() - started >= opts.timeLimitMs) stop = true;
+      }
+    }
+    return this;
+  }
+
+  async save(dir: string, opts: { replayBuffer?: boolean } = {}): Promise<void> {
+    await saveLayersModel(dir, this.policy.online);
+    const target = await encodeTensors(this.policy.target.getWeights().map((tensor, i) => ({ name: `target/${i}`, tensor })));
+    const optimizerWeights = await this.policy.optimizer.getWeights();
+    const optimizer = await encodeTensors(optimizerWeights);
+    await writeFileAtomic(join(dir, 'target.bin'), target.data);
+    await writeFileAtomic(join(dir, 'optimizer.bin'), optimizer.data);
+    const state: AgentState = {
+      version: 1,
+      algorithm: 'DQN',
+      hyperparameters: this.hyperparameters,
+      obsDim: this.obsDim,
+      nActions: this.nActions,
+      numTimesteps: this.numTimesteps,
+      episodes: this.episodes,
+      explorationRate: this.explorationRate,
+      rngState: this.rng.state(),
+      bestEpisode: this.bestEpisode,
+      target: { specs: target.specs },
+      optimizer: { specs: optimizer.specs },
+    };
+    if (opts.replayBuffer ?? true) {
+      const rb = this.replayBuffer;
+      const n = rb.size;
+      const parts = [
+        rb.obs.subarray(0, n * this.obsDim), rb.nextObs.subarray(0, n * this.obsDim), rb.actions.subarray(0, n),
+        rb.rewards.subarray(0, n), rb.discounts.subarray(0, n), rb.dones.subarray(0, n), rb.nextMasks.subarray(0, n * this.nActions),
+      ];
+      const bytes = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+      let o = 0;
+      for (const p of parts) {
+        bytes.set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength), o);
+        o += p.byteLength;
+      }
+      await writeFileAtomic(join(dir, 'replay.bin'), bytes);
+      state.replay = { size: n, ...rb.snapshot() };
+    }
+    await writeFileAtomic(join(dir, 'agent.json'), JSON.stringify(state, null, 2));
+  }
+
+  static async load(dir: string): Promise<DQN> {
+    await initTfBackend();
+    const state = JSON.parse(await readFile(join(dir, 'agent.json'), 'utf8')) as AgentState;
+    if (state.version !== 1 || state.algorithm !== 'DQN') throw new Error(`${dir}/agent.json is not a version-1 DQN agent`);
+    const online = (await loadLayersModel(dir)) as tf.Sequential;
+    const agent = new DQN({ obsDim: state.obsDim, nActions: state.nActions }, state.hyperparameters, { rngState: state.rngState, online });
+    const target = decodeTensors(new Uint8Array(await readFile(join(dir, 'target.bin'))), state.target.specs);
+    agent.policy.target.setWeights(target.map((t) => t.tensor));
+    target.forEach((t) => t.tensor.dispose());
+    const optimizer = decodeTensors(new Uint8Array(await readFile(join(dir, 'optimizer.bin'))), state.optimizer.specs);
+    await agent.policy.optimizer.setWeights(optimizer);
+    optimizer.forEach((t) => t.tensor.dispose());
+    agent.numTimesteps = state.numTimesteps;
+    agent.episodes = state.episodes;
+    agent.explorationRate = state.explorationRate;
+    agent.bestEpisode = state.bestEpisode;
+    if (state.replay) {
+      const raw = await readFile(join(dir, 'replay.bin'));
+      const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength).slice();
+      const rb = agent.replayBuffer;
+      const n = state.replay.size;
+      let o = 0;
+      const take = <T extends Float32Array | Int32Array | Uint8Array>(target: T, count: number, ctor: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number }): void => {
+        target.set(new ctor(bytes.buffer, o, count));
+        o += count * ctor.BYTES_PER_ELEMENT;
+      };
+      take(rb.obs, n * state.obsDim, Float32Array);
+      take(rb.nextObs, n * state.obsDim, Float32Array);
+      take(rb.actions, n, Int32Array);
+      take(rb.rewards, n, Float32Array);
+      take(rb.discounts, n, Float32Array);
+      take(rb.dones, n, Uint8Array);
+      take(rb.nextMasks, n * state.nActions, Uint8Array);
+      rb.restoreSnapshot(state.replay);
+    }
+    return agent;
+  }
+
+  dispose(): void {
+    this.policy.dispose();
+  }
+}
