@@ -23,7 +23,7 @@ import { scoreWith } from '../quant/metrics.ts';
 import { scaleFromAmax } from '../quant/int8.ts';
 import { buildSimulatedModel, resolveAmax, type SimulationBase } from '../quant/simulate.ts';
 import { uniformPolicy, type CalibrationChoice, type LayerPolicy } from '../policy.ts';
-import { cutBefore, CutWalker, extractSubgraph, type TensorBatch } from './segments.ts';
+import { cutBefore, CutWalker, type TensorBatch } from './segments.ts';
 import { COMPARISON_BINS, KL_EPSILON, OutputComparison, rangeWaste, type ComparisonResult } from './compare.ts';
 
 export const ANALYSIS_VERSION = 1;
@@ -235,7 +235,7 @@ async function sweep(ctx: SweepContext, fixed: LayerPolicy, policyFor: (l: Layer
     if (ctx.cuts) await walker.advance(cutBefore(base.graph, l.nodeIndex));
     const extra = compare && !ctx.outputNames.includes(l.fusedOutput) ? [l.fusedOutput] : [];
     const sim = buildSimulatedModel(base, policyFor(l), { extraOutputs: extra });
-    const part = extractSubgraph(sim, walker.inputInfos(), [...ctx.outputNames, ...extra]);
+    const part = walker.subgraph(sim, [...ctx.outputNames, ...extra]);
     const outputs: SampleOutputs[] = [];
     const quantized: Float32Array[] = [];
     await walker.runEach(part, (_, result, [start, end]) => {
