@@ -59,15 +59,15 @@ export const DQN_DEFAULTS: DQNHyperparameters = {
   learningRate: 1e-3,
   bufferSize: 50_000,
   learningStarts: 64,
-  batchSize: 64,
+  batchSize: 32,
   tau: 1.0,
   gamma: 1.0,
-  trainFreq: 1,
-  gradientSteps: 1,
+  trainFreq: 4,
+  gradientSteps: 2,
   targetUpdateInterval: 200,
-  explorationFraction: 0.6,
+  explorationFraction: 0.9,
   explorationInitialEps: 1.0,
-  explorationFinalEps: 0.05,
+  explorationFinalEps: 0.1,
   maxGradNorm: 10,
   nSteps: 3,
   policyKwargs: { netArch: [64, 64] },
@@ -127,11 +127,13 @@ interface AgentState {
   nActions: number;
   numTimesteps: number;
   episodes: number;
+  nUpdates: number;
   explorationRate: number;
   rngState: seedrandom.State.Arc4;
   bestEpisode?: { actions: number[]; return: number };
   target: { specs: tf.io.WeightsManifestEntry[] };
-  optimizer: { specs: tf.io.WeightsManifestEntry[] };
+  /** Adam's running beta powers, restored bit for bit (setWeights would recompute them with pow). */
+  optimizer: { specs: tf.io.WeightsManifestEntry[]; accBeta1: number; accBeta2: number };
   replay?: { size: number; pos: number; full: boolean };
 }
 
@@ -143,6 +145,8 @@ export class DQN {
   replayBuffer: ReplayBuffer;
   numTimesteps = 0;
   episodes = 0;
+  /** Gradient steps taken (SB3's _n_updates). */
+  nUpdates = 0;
   explorationRate: number;
   /** Highest-return complete episode so far (replayed every replayBestEvery episodes). */
   bestEpisode: { actions: number[]; return: number } | undefined;
@@ -162,7 +166,8 @@ export class DQN {
     this.rng = restore ? seedrandom('', { state: restore.rngState }) : seedrandom(`dqn:${h.seed}`, { state: true });
     this.policy = new QNetwork(
       { obsDim: this.obsDim, nActions: this.nActions, netArch: h.policyKwargs.netArch, learningRate: h.learningRate, maxGradNorm: h.maxGradNorm },
-      this.rng,
+      // A restored agent's weights come from disk: drawing init seeds from its rng would shift the saved stream.
+      restore ? seedrandom('restored-weights-are-overwritten') : this.rng,
       restore?.online,
     );
     this.replayBuffer = new ReplayBuffer(h.bufferSize, this.obsDim, this.nActions);
@@ -207,7 +212,8 @@ export class DQN {
       const replayBest = demos.length === 0 && h.replayBestEvery > 0 && this.bestEpisode !== undefined && this.episodes % h.replayBestEvery === h.replayBestEvery - 1;
       const demo = demos.shift() ?? (replayBest ? this.bestEpisode!.actions : undefined);
       const taken: number[] = [];
-      let [obs, info] = env.reset(firstReset ? { seed: h.seed } : {});
+      const [firstObs, info] = env.reset(firstReset ? { seed: h.seed } : {});
+      let obs = firstObs;
       firstReset = false;
       let mask = (info.actionMask as boolean[] | undefined) ?? env.actionMask();
       let episodeReturn = 0;
@@ -235,6 +241,7 @@ export class DQN {
           for (let g = 0; g < h.gradientSteps; g++) {
             lossSum += this.policy.trainStep(this.replayBuffer.sample(h.batchSize, this.rng));
             lossCount++;
+            this.nUpdates++;
           }
         }
         if (this.numTimesteps % h.targetUpdateInterval === 0) this.policy.syncTarget(h.tau);
@@ -242,7 +249,6 @@ export class DQN {
         mask = nextMask;
         if (terminated || truncated) {
           this.episodes++;
-          info = stepInfo;
           if (terminated && (this.bestEpisode === undefined || episodeReturn > this.bestEpisode.return)) {
             this.bestEpisode = { actions: taken, return: episodeReturn };
           }
@@ -273,6 +279,8 @@ export class DQN {
     const target = await encodeTensors(this.policy.target.getWeights().map((tensor, i) => ({ name: `target/${i}`, tensor })));
     const optimizerWeights = await this.policy.optimizer.getWeights();
     const optimizer = await encodeTensors(optimizerWeights);
+    // getWeights returns the moment variables themselves plus a fresh scalar for the step count.
+    for (const w of optimizerWeights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
     await writeFileAtomic(join(dir, 'target.bin'), target.data);
     await writeFileAtomic(join(dir, 'optimizer.bin'), optimizer.data);
     const state: AgentState = {
@@ -283,11 +291,12 @@ export class DQN {
       nActions: this.nActions,
       numTimesteps: this.numTimesteps,
       episodes: this.episodes,
+      nUpdates: this.nUpdates,
       explorationRate: this.explorationRate,
       rngState: this.rng.state(),
       bestEpisode: this.bestEpisode,
       target: { specs: target.specs },
-      optimizer: { specs: optimizer.specs },
+      optimizer: { specs: optimizer.specs, ...this.adamBetaPowers() },
     };
     if (opts.replayBuffer ?? true) {
       const rb = this.replayBuffer;
@@ -320,8 +329,10 @@ export class DQN {
     const optimizer = decodeTensors(new Uint8Array(await readFile(join(dir, 'optimizer.bin'))), state.optimizer.specs);
     await agent.policy.optimizer.setWeights(optimizer);
     optimizer.forEach((t) => t.tensor.dispose());
+    agent.setAdamBetaPowers(state.optimizer);
     agent.numTimesteps = state.numTimesteps;
     agent.episodes = state.episodes;
+    agent.nUpdates = state.nUpdates;
     agent.explorationRate = state.explorationRate;
     agent.bestEpisode = state.bestEpisode;
     if (state.replay) {
@@ -344,6 +355,19 @@ export class DQN {
       rb.restoreSnapshot(state.replay);
     }
     return agent;
+  }
+
+  private adamBetaPowers(): { accBeta1: number; accBeta2: number } {
+    const adam = this.policy.optimizer as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+    return { accBeta1: adam.accBeta1.dataSync()[0], accBeta2: adam.accBeta2.dataSync()[0] };
+  }
+
+  private setAdamBetaPowers(p: { accBeta1: number; accBeta2: number }): void {
+    const adam = this.policy.optimizer as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+    tf.tidy(() => {
+      adam.accBeta1.assign(tf.scalar(p.accBeta1));
+      adam.accBeta2.assign(tf.scalar(p.accBeta2));
+    });
   }
 
   dispose(): void {
