@@ -4,8 +4,9 @@
  */
 export class UserError extends Error {
   readonly exitCode = 2;
-  constructor(message: string) {
-    super(message);
+  /** `cause`: the underlying error (e.g. what a metric plugin threw); --verbose prints its stack too. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'UserError';
   }
 }

@@ -146,7 +146,7 @@ export async function loadMetric(spec: string, opts: { iouThreshold?: number } =
   try {
     mod = await import(pathToFileURL(path).href);
   } catch (e) {
-    throw new UserError(`metric plugin ${spec} could not be loaded: ${(e as Error).message.split('\n')[0]}`);
+    throw new UserError(`metric plugin ${spec} could not be loaded: ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }
   const m = mod.default;
   if (!m || typeof m.score !== 'function') throw new UserError(`metric plugin ${spec} must default-export { name, higherIsBetter?, score({ outputs, reference, labels }) }`);
@@ -160,8 +160,12 @@ export async function scoreWith(metric: Metric, input: MetricInput): Promise<num
   try {
     v = await metric.score(input);
   } catch (e) {
-    throw new UserError(`metric ${metric.name} threw: ${(e as Error)?.message ?? String(e)}; fix the metric plugin`);
+    throw new UserError(`metric ${metric.name} threw: ${(e as Error)?.message ?? String(e)}; fix the metric plugin (--verbose shows where)`, { cause: e });
   }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`metric ${metric.name} returned ${JSON.stringify(v)} instead of a finite number; fix the metric plugin`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    // JSON.stringify would print NaN and Infinity as null.
+    const shown = typeof v === 'number' ? String(v) : v === undefined ? 'undefined' : JSON.stringify(v);
+    throw new UserError(`metric ${metric.name} returned ${shown} instead of a finite number; fix the metric plugin`);
+  }
   return v;
 }

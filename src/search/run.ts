@@ -8,13 +8,14 @@
  * seed, answering every evaluation already in history.jsonl from it (no onnxruntime work), so the resumed run passes
  * through exactly the states of an uninterrupted one and ends at the same policy.
  */
-import { existsSync, mkdirSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from '../fs.ts';
-import { policyKey, uniformPolicy, readsInt8, type LayerPolicy, type PolicyFile } from '../policy.ts';
+import { writeFileAtomic, appendFileChecked } from '../fs.ts';
+import { DEFAULT_ACTIONS, policyKey, uniformPolicy, readsInt8, type LayerPolicy, type PolicyFile } from '../policy.ts';
 import { prepareExperiment, type Experiment, type ExperimentUi } from '../cli/experiment.ts';
-import { createLatencyModel } from '../latency/index.ts';
+import { createLatencyModel, parseTarget } from '../latency/index.ts';
+import type { Layer } from '../onnx/layer-types.ts';
 import type { LatencyModel } from '../latency/types.ts';
 import { cachedAnalysis, loadAnalysis, writeAnalysis, type Analysis } from '../analysis/index.ts';
 import { resolveAmax } from '../quant/simulate.ts';
@@ -25,6 +26,7 @@ import { writeExports } from '../export/index.ts';
 import { renderSearchReport } from '../report/index.ts';
 import type { SearchReportInput, HistoryPoint, BaselinePoint } from '../report/types.ts';
 import { PrecisionEnv } from '../../envs/precision-env.ts';
+import { buildLatencyTable, type LatencyTable } from '../../envs/latency-table.ts';
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
 import { createAgent, AGENT_NAMES, type SearchResult } from '../../agents/index.ts';
@@ -130,19 +132,22 @@ export interface SearchSetup {
 }
 
 /** Builds experiment, latency model, analysis and environment for one agent's search. */
-export async function setupSearch(args: SearchArgs, agent: string, ui: ExperimentUi & { outDir?: string }, exp?: Experiment): Promise<SearchSetup> {
+export async function setupSearch(args: SearchArgs, agent: string, ui: ExperimentUi & { analysisFile?: string }, exp?: Experiment): Promise<SearchSetup> {
   if (args.agent !== undefined && !AGENT_NAMES.includes(agent as (typeof AGENT_NAMES)[number])) {
     throw new UserError(`unknown --agent "${agent}"; choose one of ${AGENT_NAMES.join(', ')}`);
   }
+  parseTarget(args.target ?? 't4'); // an unknown target is refused before calibration, not after
   exp ??= await prepareExperiment(args, ui);
   const { loaded } = exp;
   const latency = await createLatencyModel(args.target ?? 't4', loaded.layers, { model: loaded.model, graph: loaded.graph, inputShapes: loaded.inputShapes, simulation: exp.base });
+  await checkBudgetReachable(args, loaded.layers, latency);
   let analysis: Analysis | undefined;
-  if (args.analysis) {
-    analysis = loadAnalysis(args.analysis);
+  const analysisFile = args.analysis ?? ui.analysisFile;
+  if (analysisFile) {
+    analysis = loadAnalysis(analysisFile);
     const names = new Set(loaded.layers.map((l) => l.name));
     if (analysis.layers.length !== loaded.layers.length || analysis.layers.some((l) => !names.has(l.name))) {
-      throw new UserError(`--analysis ${args.analysis} was made for another model (its layers differ); run trtmix analyze on this model`);
+      throw new UserError(`--analysis ${analysisFile} was made for another model (its layers differ); run trtmix analyze on this model`);
     }
   } else if (AGENTS_WITH_SENSITIVITY.has(agent)) {
     const bar = progress('sensitivity analysis', { total: 2 * loaded.layers.length, quiet: ui.quiet });
@@ -173,13 +178,40 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
     weights: { wAcc: args['w-acc'] ?? 0.6, wLat: args['w-lat'] ?? 0.4 },
     subset: screen > 0 && screen < exp.split.eval.count ? { confirmTopK: 5, floorMargin: 0.01 } : false,
   });
-  const fastest = env.latencyTable.otherMs + env.latencyTable.minSuffixMs[0];
-  if (fastest > env.constraints.budgetMs * (1 + 1e-9)) {
-    throw new UserError(
-      `the latency budget ${env.constraints.budgetMs.toFixed(3)} ms is infeasible on ${args.target ?? 't4'}: the fastest policy takes ${fastest.toFixed(3)} ms (all-FP16 ${env.fp16LatencyMs.toFixed(3)} ms); raise --budget-ms or --budget`,
-    );
-  }
+  const infeasible = infeasibleBudget(env.constraints.budgetMs, env.latencyTable, args.target ?? 't4');
+  if (infeasible) throw infeasible;
   return { exp, latency, analysis, env, evaluator, hooks };
+}
+
+/**
+ * A budget no policy can meet is the user's to fix. Checked before the sensitivity analysis (minutes on a real model)
+ * with the environment's default action set and the same lower bound its masking uses (reformats left out), so a
+ * budget some policy meets is never refused.
+ */
+async function checkBudgetReachable(args: SearchArgs, layers: readonly Layer[], latency: LatencyModel): Promise<void> {
+  if (args['budget-ms'] !== undefined && args.budget !== undefined) {
+    throw new UserError('give either --budget-ms (milliseconds) or --budget (fraction of all-FP16 latency), not both');
+  }
+  if (args['budget-ms'] === undefined && args.budget === undefined) return;
+  const actions = DEFAULT_ACTIONS.map((precision) => ({ precision }));
+  const table = await buildLatencyTable(layers, actions, latency, layers.map(() => actions.map(() => true)));
+  const budgetMs = args['budget-ms'] ?? args.budget! * table.fp16TotalMs;
+  if (!(budgetMs > 0)) return; // PrecisionEnv names the bad value
+  const infeasible = infeasibleBudget(budgetMs, table, args.target ?? 't4');
+  if (infeasible) throw infeasible;
+}
+
+function infeasibleBudget(budgetMs: number, table: LatencyTable, target: string): UserError | undefined {
+  const fastest = table.otherMs + table.minSuffixMs[0];
+  if (!(fastest > budgetMs * (1 + 1e-9))) return undefined;
+  // Rounded up, so that the suggested value is itself feasible.
+  const up = (v: number) => (Math.ceil(v * 1000) / 1000).toFixed(3);
+  const int8 = table.uniformTotalMs.int8;
+  return new UserError(
+    `the latency budget ${budgetMs.toFixed(3)} ms is infeasible on ${target}: no policy runs faster than ${up(fastest)} ms ` +
+      `(all-INT8 ${int8 !== undefined ? `${int8.toFixed(3)} ms, ` : ''}all-FP16 ${table.fp16TotalMs.toFixed(3)} ms); ` +
+      `use --budget-ms ${up(fastest)} or more (--budget ${(Math.ceil((100 * fastest) / table.fp16TotalMs) / 100).toFixed(2)})`,
+  );
 }
 
 /** policy.json for a measured record. */
@@ -249,7 +281,12 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   let startedAt = new Date().toISOString();
   if (args.resume) {
     if (!existsSync(checkpointPath)) throw new UserError(`--resume: ${outDir} has no checkpoint.json; pass the --out folder of the search to continue`);
-    const cp = JSON.parse(readFileSync(checkpointPath, 'utf8')) as Checkpoint;
+    let cp: Checkpoint;
+    try {
+      cp = JSON.parse(readFileSync(checkpointPath, 'utf8')) as Checkpoint;
+    } catch {
+      throw new UserError(`--resume: ${checkpointPath} is not JSON; the run folder is damaged — start a new search with another --out`);
+    }
     const diff = Object.keys(config).filter((k) => JSON.stringify(config[k]) !== JSON.stringify(cp.config[k]));
     if (diff.length > 0) throw new UserError(`--resume: ${outDir} was searched with other options (${diff.join(', ')}); resume with the same options or use another --out`);
     restored = readHistory(historyPath);
@@ -260,13 +297,16 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   mkdirOrExplain(outDir);
   const writeCheckpoint = (status: Checkpoint['status'], measurements: number, bestKey?: string) =>
     writeFileAtomic(checkpointPath, `${JSON.stringify({ version: 1, status, config, startedAt, updatedAt: new Date().toISOString(), measurements, ...(bestKey ? { bestKey } : {}) } satisfies Checkpoint, null, 2)}\n`);
-  writeCheckpoint('running', restored.length);
-  if (!args.resume) writeFileSync(historyPath, '');
 
-  const setup = await setupSearch(args, agentName, ui);
+  // A resumed run reads the analysis it wrote instead of measuring it again.
+  const savedAnalysis = join(outDir, 'analysis.json');
+  const setup = await setupSearch(args, agentName, { ...ui, ...(args.resume && existsSync(savedAnalysis) ? { analysisFile: savedAnalysis } : {}) });
+  // Only now: a search refused during setup (bad data, infeasible budget) must not leave a folder that "already holds a search".
+  writeCheckpoint('running', restored.length);
+  if (!args.resume) writeFileAtomic(historyPath, '');
   const { exp, env, evaluator } = setup;
   for (const line of restored) evaluator.remember(line);
-  if (setup.analysis && !args.analysis) await writeAnalysis(setup.analysis, outDir, { png: false });
+  if (setup.analysis && !args.analysis && !existsSync(savedAnalysis)) await writeAnalysis(setup.analysis, outDir, { png: false });
   const names = exp.loaded.layers.map((l) => l.name);
   const int8Latency = await env.latencyOf(uniformPolicy(names, 'int8'));
   const timeLimitMs = parseDuration(args['time-limit'] ?? DEFAULT_TIME_LIMIT);
@@ -295,7 +335,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
         latencyMs: r.latencyMs, reward: Number.isFinite(r.reward) ? r.reward : null, feasible: r.feasible,
         seconds: r.seconds, wallSeconds: (performance.now() - started) / 1000,
       };
-      appendFileSync(historyPath, `${JSON.stringify(line)}\n`);
+      appendFileChecked(historyPath, `${JSON.stringify(line)}\n`);
     }
     savePolicy();
     const best = env.best;
@@ -347,12 +387,15 @@ function mkdirOrExplain(dir: string): void {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`cannot create the output folder ${dir} (${code}); choose a writable --out`);
   }
+  // Found out now, not after minutes of calibration and analysis.
+  const probe = join(dir, `.trtmix-write-test.${process.pid}`);
   try {
-    writeFileAtomic(join(dir, '.write-test'), '');
-    writeFileSync(join(dir, '.write-test'), '');
+    writeFileAtomic(probe, '');
   } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw new UserError(`cannot write into ${dir}; choose a writable --out`);
+    const code = (e as { cause?: NodeJS.ErrnoException }).cause?.code ?? (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot write into the output folder ${dir}${code ? ` (${code})` : ''}; choose a writable --out`, { cause: e });
+  } finally {
+    rmSync(probe, { force: true });
   }
 }
 

@@ -46,7 +46,8 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
         ['$0 compare --model m.onnx --data x.npy --agents dqn greedy knapsack --target orin-agx --budget 0.8', 'Three agents on your model under a latency budget'],
       ]) as any,
   handler: async (args) => {
-    const quiet = Boolean(args.quiet || args.json);
+    // --json keeps stdout for the one document; progress still goes to stderr.
+    const quiet = Boolean(args.quiet);
     const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };
     const agents = args.agents ?? DEFAULT_AGENTS;
     for (const a of agents) if (!AGENT_NAMES.includes(a as (typeof AGENT_NAMES)[number])) throw new UserError(`unknown agent "${a}" in --agents; choose from ${AGENT_NAMES.join(', ')}`);

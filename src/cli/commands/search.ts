@@ -4,6 +4,7 @@ import { withSearchOptions, type SearchArgs } from '../../search/options.ts';
 import { runSearch, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from '../../search/run.ts';
 import { AGENT_NAMES } from '../../../agents/index.ts';
 import { formatTable, formatMacs } from '../table.ts';
+import { shellQuote } from '../../export/shell.ts';
 
 type Args = GlobalOptions & SearchArgs;
 
@@ -18,10 +19,11 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
       .example([
         ['$0 search', 'Run the built-in PP-OCRv4 recognition example end to end'],
         ['$0 search --model model.onnx --data calib.npy --labels labels.txt --metric top1 --target orin-agx --max-drop 0.01 --out runs/mine', 'Search your own model'],
-        ['$0 search --out runs/mine --resume', 'Continue an interrupted search'],
+        ['$0 search --config runs/mine.json --resume', 'Continue an interrupted search: the same options (here from a --config file) plus --resume'],
       ]) as any,
   handler: async (args) => {
-    const quiet = Boolean(args.quiet || args.json);
+    // --json keeps stdout for the one document; progress still goes to stderr.
+    const quiet = Boolean(args.quiet);
     const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };
     let interrupt: (() => void) | undefined;
     let interrupts = 0;
@@ -60,12 +62,12 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
       if (args.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
       else {
         const lines = [
-          status === 'interrupted' ? `search interrupted; resume with: trtmix search ${process.argv.slice(3).filter((a) => a !== '--resume').join(' ')} --out ${outDir} --resume` : 'search done',
+          status === 'interrupted' ? `search interrupted; resume with: ${resumeCommand(outDir)}` : 'search done',
           policy
             ? `best: ${setup.exp.metric.name} ${policy.metrics.score.toFixed(4)} (FP32 ${setup.env.fp32Score.toFixed(4)}, drop ${(100 * (policy.metrics.drop as number)).toFixed(2)} %), ${policy.metrics.latencyMs.toFixed(3)} ms on ${doc.target} (all-FP16 ${setup.env.fp16LatencyMs.toFixed(3)} ms, all-INT8 ${(doc.int8LatencyMs as number).toFixed(3)} ms), ${(100 * (doc.int8MacsShare as number)).toFixed(1)} % of MACs in int8/mixed`
             : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
           `${stats.evaluations} evaluations (+${stats.subsetEvaluations} screening runs, ${stats.cacheHits} cache hits)`,
-          `results in ${outDir}/ (policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, ...)`,
+          `results in ${outDir}/ (${policy ? (status === 'done' ? 'policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, ...' : 'policy.json, history.jsonl, checkpoint.json, report.html') : 'history.jsonl, report.html'})`,
         ];
         if (policy) {
           const counts: Record<string, { n: number; macs: number }> = {};
@@ -81,3 +83,10 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
     }
   },
 };
+
+/** The command line of this run again, with --resume (and --out when it was the default folder). */
+function resumeCommand(outDir: string): string {
+  const given = process.argv.slice(3).filter((a) => a !== '--resume');
+  const hasOut = given.some((a) => a === '--out' || a.startsWith('--out='));
+  return ['trtmix', 'search', ...given, ...(hasOut ? [] : ['--out', outDir]), '--resume'].map(shellQuote).join(' ');
+}
