@@ -17,7 +17,7 @@ import { prepareExperiment, type Experiment, type ExperimentUi } from '../cli/ex
 import { createLatencyModel, parseTarget } from '../latency/index.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import type { LatencyModel } from '../latency/types.ts';
-import { cachedAnalysis, loadAnalysis, writeAnalysis, type Analysis } from '../analysis/index.ts';
+import { cachedAnalysis, loadAnalysis, analysisJson, analysisMarkdown, analysisMetrics, type Analysis } from '../analysis/index.ts';
 import { resolveAmax } from '../quant/simulate.ts';
 import { choiceLabel } from '../quant/calibrate.ts';
 import { sha256Hex } from '../export/policy-file.ts';
@@ -306,7 +306,12 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   if (!args.resume) writeFileAtomic(historyPath, '');
   const { exp, env, evaluator } = setup;
   for (const line of restored) evaluator.remember(line);
-  if (setup.analysis && !args.analysis && !existsSync(savedAnalysis)) await writeAnalysis(setup.analysis, outDir, { png: false });
+  if (setup.analysis && !args.analysis && !existsSync(savedAnalysis)) {
+    // The search's report.html carries the heatmap; the analysis adds its table and Prometheus metrics.
+    writeFileAtomic(savedAnalysis, analysisJson(setup.analysis));
+    writeFileAtomic(join(outDir, 'analysis.md'), analysisMarkdown(setup.analysis));
+    writeFileAtomic(join(outDir, 'metrics.prom'), analysisMetrics(setup.analysis));
+  }
   const names = exp.loaded.layers.map((l) => l.name);
   const int8Latency = await env.latencyOf(uniformPolicy(names, 'int8'));
   const timeLimitMs = parseDuration(args['time-limit'] ?? DEFAULT_TIME_LIMIT);

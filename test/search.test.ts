@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { saveModel } from '../src/onnx/model.ts';
+import { writeNpy } from '../src/data/npy.ts';
+import { runSearch } from '../src/search/run.ts';
+import { buildQdqModel } from '../src/export/qdq-onnx.ts';
+import { runModel } from '../src/quant/evaluator.ts';
+import { buildSimulatedModel } from '../src/quant/simulate.ts';
+import type { PolicyFile } from '../src/policy.ts';
+import { tinyCnn, randomInput } from './fixtures/models.ts';
+
+function fixture(): { dir: string; model: string; data: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'trtmix-search-'));
+  const model = join(dir, 'tiny.onnx');
+  saveModel(tinyCnn(), model);
+  const data = join(dir, 'x.npy');
+  writeNpy(data, { dtype: 'float32', shape: [48, 3, 8, 8], data: randomInput([48, 3, 8, 8], 'search-data') });
+  return { dir, model, data };
+}
+
+const quiet = { quiet: true, log: () => {} };
+const withoutTiming = (p: PolicyFile) => ({ ...p, search: { ...p.search, seconds: 0 } });
+
+test('the same seed gives the same policy.json and history (timing fields aside)', async () => {
+  const { dir, model, data } = fixture();
+  const args = (out: string) => ({
+    model, data, out: join(dir, out), agent: 'dqn', episodes: 25, seed: 3, 'calib-samples': 16, 'eval-samples': 24,
+    'screen-samples': 8, 'analysis-samples': 8, metric: 'cosine', 'max-drop': 0.002, target: 't4', 'time-limit': '10m',
+  });
+  const a = await runSearch(args('a'), quiet);
+  const b = await runSearch(args('b'), quiet);
+  assert.equal(a.status, 'done');
+  assert.ok(a.policy, 'a feasible policy was found');
+  assert.deepEqual(withoutTiming(b.policy!), withoutTiming(a.policy!));
+  const strip = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => {
+    const { seconds, wallSeconds, ...rest } = JSON.parse(l);
+    return rest;
+  });
+  assert.deepEqual(strip(join(dir, 'b', 'history.jsonl')), strip(join(dir, 'a', 'history.jsonl')));
+  for (const f of ['policy.json', 'trtexec.txt', 'precision.json', 'build_engine.py', 'polygraphy.txt', 'model.qdq.onnx', 'calibration.cache', 'history.jsonl', 'report.html', 'checkpoint.json', 'analysis.json']) {
+    assert.ok(existsSync(join(dir, 'a', f)), `${f} is written`);
+  }
+  const cp = JSON.parse(readFileSync(join(dir, 'a', 'checkpoint.json'), 'utf8'));
+  assert.equal(cp.status, 'done');
+});
+
+test('a search refuses to overwrite another search unless resumed, and resumes a finished one to the same policy', async () => {
+  const { dir, model, data } = fixture();
+  const args = { model, data, out: join(dir, 'r'), agent: 'greedy', seed: 0, 'calib-samples': 16, 'eval-samples': 16, 'screen-samples': 0, 'analysis-samples': 8, metric: 'cosine', 'max-drop': 0.01 };
+  const first = await runSearch(args, quiet);
+  await assert.rejects(runSearch(args, quiet), /already holds a search.*--resume/);
+  await assert.rejects(runSearch({ ...args, resume: true, 'max-drop': 0.02 }, quiet), /other options \(maxDrop\)/);
+  const again = await runSearch({ ...args, resume: true }, quiet);
+  assert.deepEqual(withoutTiming(again.policy!), withoutTiming(first.policy!));
+  assert.equal(again.setup.exp.evaluator.evaluations, 0, 'every evaluation was answered from history.jsonl');
+});
+
+test('model.qdq.onnx of a search result reproduces the simulated outputs of its policy', async () => {
+  const { dir, model, data } = fixture();
+  const out = await runSearch({ model, data, out: join(dir, 'q'), agent: 'int8', seed: 0, 'calib-samples': 16, 'eval-samples': 16, 'screen-samples': 0, metric: 'cosine', 'max-drop': 0.5 }, quiet);
+  const exp = out.setup.exp;
+  const policy = out.policy!;
+  const qdq = buildQdqModel(exp.loaded.model, exp.loaded.graph, exp.loaded.layers, policy).model;
+  const layerPolicy = Object.fromEntries(policy.layers.map((l) => [l.name, { precision: l.precision }]));
+  const sim = buildSimulatedModel(exp.base, layerPolicy);
+  const a = await runModel(qdq, exp.split.eval, 8);
+  const b = await runModel(sim, exp.split.eval, 8);
+  assert.deepEqual(a.map((s) => Array.from(s.logits.data)), b.map((s) => Array.from(s.logits.data)), 'all-int8: bit-identical');
+});
