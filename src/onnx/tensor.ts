@@ -10,8 +10,34 @@ function rawView(raw: Uint8Array): DataView {
   return new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
 }
 
-/** IEEE half bits -> float. */
-export function halfToFloat(h: number): number {
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 -> IEEE half bits, round to nearest even (overflow to infinity, as a float16 cast does). */
+export function floatToHalfBits(value: number): number {
+  f32[0] = value;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (rem > mid || (rem === mid && (half & 1)) ? half + 1 : half);
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  return sign | (rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? half + 1 : half);
+}
+
+export function halfBitsToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const f = h & 0x3ff;
@@ -33,7 +59,7 @@ export function tensorToFloat32(t: TensorProto): Float32Array {
       switch (dt) {
         case DataType.FLOAT: out[i] = v.getFloat32(i * 4, true); break;
         case DataType.DOUBLE: out[i] = v.getFloat64(i * 8, true); break;
-        case DataType.FLOAT16: out[i] = halfToFloat(v.getUint16(i * 2, true)); break;
+        case DataType.FLOAT16: out[i] = halfBitsToFloat(v.getUint16(i * 2, true)); break;
         case DataType.INT8: out[i] = v.getInt8(i); break;
         case DataType.UINT8: case DataType.BOOL: out[i] = v.getUint8(i); break;
         case DataType.INT32: out[i] = v.getInt32(i * 4, true); break;
@@ -49,7 +75,7 @@ export function tensorToFloat32(t: TensorProto): Float32Array {
     dt === DataType.INT64 ? t.int64Data ?? [] :
     t.int32Data ?? [];
   if (dt === DataType.FLOAT16) {
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(Number((t.int32Data ?? [])[i]));
+    for (let i = 0; i < n; i++) out[i] = halfBitsToFloat(Number((t.int32Data ?? [])[i]));
     return out;
   }
   for (let i = 0; i < Math.min(n, src.length); i++) out[i] = toNumber(src[i] as number);
