@@ -170,9 +170,11 @@ export class PrecisionEnv implements Env<Float32Array> {
     });
     const table = await buildLatencyTable(layers, actions, o.latency, staticMask);
     const budgetMs = resolveBudgetMs(o, table.fp16TotalMs);
-    const sensitivity = Array.isArray(o.sensitivity)
-      ? (o.sensitivity as readonly (LayerSensitivity | undefined)[])
-      : layers.map((l) => (o.sensitivity as Readonly<Record<string, LayerSensitivity>> | undefined)?.[l.name]);
+    // An array is aligned with o.layers as given; key it by name before the layers are sorted.
+    const byName: Readonly<Record<string, LayerSensitivity | undefined>> | undefined = Array.isArray(o.sensitivity)
+      ? Object.fromEntries(o.layers.map((l, i) => [l.name, (o.sensitivity as readonly (LayerSensitivity | undefined)[])[i]]))
+      : (o.sensitivity as Readonly<Record<string, LayerSensitivity>> | undefined);
+    const sensitivity = layers.map((l) => byName?.[l.name]);
     const encoder = new ObservationEncoder(layers, actions.length, table, sensitivity, o.observePrefix ?? true);
     const subset = o.subset ? { confirmTopK: 5, floorMargin: 0.01, ...(o.subset === true ? {} : o.subset) } : undefined;
     let fp32SubsetScore = subset ? o.evaluator.fp32SubsetScore : undefined;

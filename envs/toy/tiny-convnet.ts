@@ -16,6 +16,8 @@ import seedrandom from 'seedrandom';
 import type { Layer } from '../../src/onnx/layer-types.ts';
 import type { LayerPolicy, Precision } from '../../src/policy.ts';
 import type { PolicyEvaluator } from '../types.ts';
+import type { ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/onnx/model.ts';
+import { floatTensor, makeAttr } from '../../src/onnx/tensor.ts';
 import { absMax, fakeQuantPerChannel, fakeQuantPerTensor, roundArrayToFloat16, roundToFloat16 } from './numerics.ts';
 
 export type ToyLayerSpec =
@@ -98,6 +100,8 @@ export class TinyConvNet {
   layerRuns = 0;
   private readonly net: ToyLayer[];
   private readonly inputs: { full: Float32Array; subset: Float32Array };
+  /** Samples the amax were calibrated on (disjoint from the evaluation samples). */
+  readonly calibrationInputs: Float32Array;
   /** Last activation computed after each layer, keyed by the precisions of the layers up to it. */
   private readonly prefixCache: { full: Array<{ key: string; act: Float32Array } | undefined>; subset: Array<{ key: string; act: Float32Array } | undefined> };
 
@@ -113,6 +117,7 @@ export class TinyConvNet {
     const calibration = makeImages(rng, opts.calibrationSamples ?? 64, this.inputShape, prototypes);
     const full = makeImages(rng, this.samples, this.inputShape, prototypes);
     this.inputs = { full, subset: full.subarray(0, this.subsetSamples * size(this.inputShape)) };
+    this.calibrationInputs = calibration;
     this.net = buildLayers(specs, this.inputShape, rng);
     normalizeLayers(this.net, calibration);
     fitHead(this.net, prototypes);
@@ -148,6 +153,67 @@ export class TinyConvNet {
       cache[i] = { key: keys[i], act };
     }
     return act;
+  }
+
+  /** The evaluation samples, [samples, ...inputShape] flattened. */
+  get evaluationInputs(): Float32Array {
+    return this.inputs.full;
+  }
+
+  /**
+   * The same network as an ONNX model (opset 13, dynamic batch, input `x`, output `logits`), so the
+   * onnxruntime simulator can quantize it: Conv (+ Relu / Clip 0..6), GlobalAveragePool, Flatten, Gemm.
+   * Node names equal the layer names here.
+   */
+  toOnnx(): ModelProto {
+    const nodes: NodeProto[] = [];
+    const init: TensorProto[] = [];
+    let x = 'x';
+    this.net.forEach((l, i) => {
+      const name = this.layers[i].name;
+      init.push(floatTensor(`${name}.weight`, this.layers[i].weightShape, l.weight), floatTensor(`${name}.bias`, [l.outShape[0]], l.bias));
+      if (l.spec.kind === 'gemm') {
+        if (l.poolBefore) {
+          nodes.push({ name: `${name}.pool`, opType: 'GlobalAveragePool', input: [x], output: [`${name}.pooled`] });
+          nodes.push({ name: `${name}.flatten`, opType: 'Flatten', input: [`${name}.pooled`], output: [`${name}.flat`], attribute: [makeAttr.int('axis', 1)] });
+          x = `${name}.flat`;
+        }
+        nodes.push({ name, opType: 'Gemm', input: [x, `${name}.weight`, `${name}.bias`], output: ['logits'], attribute: [makeAttr.int('transB', 1)] });
+        x = 'logits';
+        return;
+      }
+      const out = `${name}.out`;
+      nodes.push({
+        name, opType: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [out],
+        attribute: [
+          makeAttr.ints('kernel_shape', [l.kernel, l.kernel]), makeAttr.ints('pads', [l.pad, l.pad, l.pad, l.pad]),
+          makeAttr.ints('strides', [l.stride, l.stride]), makeAttr.int('group', l.groups),
+        ],
+      });
+      const act = l.spec.activation ?? 'relu';
+      if (act === 'none') {
+        x = out;
+        return;
+      }
+      const fused = `t${i + 1}`;
+      if (act === 'relu') nodes.push({ name: `${name}.relu`, opType: 'Relu', input: [out], output: [fused] });
+      else {
+        init.push(floatTensor(`${name}.clip.min`, [], [0]), floatTensor(`${name}.clip.max`, [], [6]));
+        nodes.push({ name: `${name}.clip`, opType: 'Clip', input: [out, `${name}.clip.min`, `${name}.clip.max`], output: [fused] });
+      }
+      x = fused;
+    });
+    const io = (name: string, dims: Array<number | string>): ValueInfoProto => ({
+      name,
+      type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    });
+    const classes = this.net[this.net.length - 1].outShape[0];
+    return {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      producerName: 'trtmix-toy',
+      graph: { name: 'tiny-convnet', node: nodes, input: [io('x', ['N', ...this.inputShape])], output: [io('logits', ['N', classes])], initializer: init },
+    };
   }
 
   /** Top-1 class per sample. */
