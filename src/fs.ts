@@ -11,8 +11,17 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw explainWriteError(path, e, '(nothing was overwritten)');
+  }
+}
+
+/** Cleanup after a failed write must not hide why it failed (rmSync force still throws ENOTDIR, EACCES). */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // nothing was created there
   }
 }
 

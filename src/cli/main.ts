@@ -42,7 +42,10 @@ export function buildParser(argv: string[]): Argv<GlobalOptions> {
     .fail((msg, err) => {
       // yargs reports its own complaints (unknown option, missing value, bad choice) as YError: bad usage, not a bug.
       if (err && err.name !== 'YError') throw err;
-      throw new UsageError((msg ?? err?.message ?? 'bad usage').replace(/\s*\n\s*/g, ' '));
+      let text = (msg ?? err?.message ?? 'bad usage').replace(/\s*\n\s*/g, ' ');
+      const suggestion = /^Did you mean (\S+)\?$/.exec(text);
+      if (suggestion) text = `unknown command ${JSON.stringify(argv.find((a) => !a.startsWith('-')) ?? '')}; did you mean ${suggestion[1]}?`;
+      throw new UsageError(text);
     }) as unknown as Argv<GlobalOptions>;
   for (const command of commands) parser = parser.command(command as CommandModule<GlobalOptions, any>);
   return parser;

@@ -30,7 +30,7 @@ function wholeNumber(name: string, v: number): number {
 
 export const analyzeCommand: CommandModule<GlobalOptions, Args> = {
   command: 'analyze',
-  describe: 'Per-layer INT8 sensitivity: each layer alone in INT8 and left out of all-INT8, output error, KL, histogram overlap, outliers, wasted range',
+  describe: 'Rank layers by INT8 sensitivity on your data (analysis.json, report.html)',
   builder: (y) =>
     withExperimentOptions(y)
       .option('out', { type: 'string', describe: 'Folder for analysis.json, analysis.md, metrics.prom, report.html (default runs/analyze-<time>)' })
@@ -38,6 +38,7 @@ export const analyzeCommand: CommandModule<GlobalOptions, Args> = {
       .option('stats-samples', { type: 'number', default: DEFAULT_STATS_SAMPLES, describe: 'Of those, how many feed the layer-output statistics (MSE, KL, overlap)' })
       .option('png', { type: 'boolean', default: true, describe: 'Also write the heatmap as PNG (--no-png to skip)' })
       .option('top', { type: 'number', default: 15, describe: 'Layers shown in the terminal table (all are in analysis.md)' })
+      .epilogue('Each layer is scored alone in INT8 and left out of all-INT8; output error (MSE, SQNR), KL, histogram overlap, outliers and wasted range come with it. search --analysis reuses analysis.json.')
       .example([
         ['$0 analyze', 'Analyze the built-in PP-OCRv4 recognizer on its rendered text lines'],
         ['$0 analyze --model m.onnx --data x.npy --labels y.txt --metric top1 --out runs/m-analysis', 'Analyze your model'],

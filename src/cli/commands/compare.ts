@@ -36,7 +36,7 @@ function csvCell(v: unknown): string {
 
 export const compareCommand: CommandModule<GlobalOptions, Args> = {
   command: 'compare',
-  describe: 'Run several agents on the same model, data, target and budget at an equal number of evaluations',
+  describe: 'Run several agents side by side on the same model, data and budget',
   builder: (y) =>
     withSearchOptions(y)
       .option('agents', { type: 'string', array: true, default: DEFAULT_AGENTS, describe: `Agents to compare (${AGENT_NAMES.join(', ')})` })

@@ -23,7 +23,7 @@ interface Args extends GlobalOptions {
 
 export const exportCommand: CommandModule<GlobalOptions, Args> = {
   command: 'export <policy>',
-  describe: 'Write a policy in a form a TensorRT build takes (trtexec flags, precision.json, Python builder, Polygraphy, explicitly quantized ONNX, calibration cache)',
+  describe: 'Write a policy for a TensorRT build (trtexec, Python, QDQ ONNX, ...)',
   builder: (y) =>
     y
       .positional('policy', { type: 'string', describe: 'policy.json from a search', demandOption: true })
@@ -35,6 +35,7 @@ export const exportCommand: CommandModule<GlobalOptions, Args> = {
       .option('trt-version', { type: 'string', default: DEFAULT_TRT_VERSION, describe: 'TensorRT release the calibration cache header names (8.6.1, 10.3.0, ...)' })
       .option('calib', { type: 'string', describe: 'Calibration cache path the trtexec / Polygraphy commands read (default: calibration.cache beside --out)' })
       .option('force', { type: 'boolean', describe: 'Export even if the model is not the one the policy was searched on (sha256 differs)' })
+      .epilogue('Formats: trtexec (flags for TensorRT 8.4-10.x), json (precision.json), trt-python (build_engine.py), polygraphy, qdq-onnx (explicit quantization; the only form TensorRT 11 takes), calib-cache.')
       .example([
         ['$0 export runs/x/policy.json --model rec.onnx --format trtexec', 'Print the trtexec command'],
         ['$0 export runs/x/policy.json --model rec.onnx --format calib-cache --trt-version 10.3.0 --out calibration.cache', 'Write the INT8 calibration cache for TensorRT 10.3'],

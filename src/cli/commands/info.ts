@@ -8,7 +8,7 @@ type Args = GlobalOptions & ModelArgs;
 
 export const infoCommand: CommandModule<GlobalOptions, Args> = {
   command: 'info',
-  describe: 'List the quantizable layers of a model (name, op, shapes, MACs, share, fused activation)',
+  describe: 'List the quantizable layers of a model (shapes, MACs, fused activation)',
   builder: (y) =>
     withModelOptions(y).example([
       ['$0 info', 'Layer table of the built-in PP-OCRv4 recognizer'],

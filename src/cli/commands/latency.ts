@@ -29,7 +29,7 @@ const layerTotal = (e: LatencyEstimate, i: number): number => e.perLayer[i].ms +
 
 export const latencyCommand: CommandModule<GlobalOptions, Args> = {
   command: 'latency',
-  describe: 'Per-layer latency of all-fp32, all-fp16, all-int8 and a policy on a target (GPU roofline, ort-cpu, or imported TensorRT profiles)',
+  describe: 'Per-layer latency of fp32, fp16, int8 and a policy on a GPU or CPU target',
   builder: (y) =>
     withModelOptions(y)
       .option('target', { type: 'string', default: 't4', describe: `Latency source: ${knownTargets().join(' | ')}` })
@@ -38,6 +38,7 @@ export const latencyCommand: CommandModule<GlobalOptions, Args> = {
       .option('validate', { type: 'string', describe: 'profile:DIR: rank-correlate the --target roofline per-layer estimates with imported TensorRT profiles' })
       .option('device', { type: 'string', describe: 'With --target profile:DIR: the GPU profile pricing reformats between layers of different precisions (default t4)' })
       .option('threads', { type: 'number', describe: 'With --target ort-cpu: onnxruntime intra-op threads (default TRTMIX_THREADS or 2)' })
+      .epilogue('GPU targets are roofline models of the datasheet peaks; ort-cpu measures this machine; profile:DIR imports trtexec --exportProfile JSON of an all-FP16 and an all-INT8 build.')
       .example([
         ['$0 latency --target t4', 'Roofline per-layer latency of the built-in PP-OCRv4 recognizer on a T4'],
         ['$0 latency --model m.onnx --input-shape x:1x3x48x320 --target orin-agx --policy runs/x/policy.json --json', 'Price a searched policy on Jetson AGX Orin'],

@@ -30,7 +30,7 @@ const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(2) : v.toFixed(4));
 
 export const replayCommand: CommandModule<GlobalOptions, Args> = {
   command: 'replay <policy>',
-  describe: 'Score a saved policy again: on the search\'s data it must give the recorded score back; on other data it reports score, FP32 score, drop and latency',
+  describe: "Score a saved policy again, on the search's data or on new data",
   builder: (y) =>
     y
       .positional('policy', { type: 'string', describe: 'policy.json from a search', demandOption: true })
@@ -41,6 +41,7 @@ export const replayCommand: CommandModule<GlobalOptions, Args> = {
       .option('metric', { type: 'string', describe: 'Built-in metric (top1, agreement, cosine, sqnr, mse, iou) or a plugin .mjs (default: the search\'s)' })
       .option('target', { type: 'string', describe: `Latency source: ${knownTargets().join(' | ')} (default: the search's)` })
       .option('force', { type: 'boolean', describe: 'Replay on a model whose sha256 differs from the policy\'s' })
+      .epilogue('On the search\'s own data (its sha256 is in policy.json) the recorded score must come back within 1e-6, else exit 1. On other data: score, FP32 score, drop, latency and the layer table.')
       .example([
         ['$0 replay runs/x/policy.json', 'Replay a search of the built-in example: its recorded score must come back'],
         ['$0 replay runs/x/policy.json --model m.onnx --data other.npz --labels other.txt --metric top1', 'Score a policy on new data'],

@@ -10,7 +10,7 @@ type Args = GlobalOptions & SearchArgs;
 
 export const searchCommand: CommandModule<GlobalOptions, Args> = {
   command: 'search',
-  describe: 'Search per-layer precisions (the built-in PP-OCRv4 example when no --model is given)',
+  describe: 'Search per-layer precisions (the built-in example when no --model)',
   builder: (y) =>
     withSearchOptions(y)
       .option('agent', { type: 'string', choices: [...AGENT_NAMES], default: 'dqn', describe: 'Search agent' })
