@@ -86,6 +86,8 @@ describe('--json', { concurrency: 2 }, () => {
     assert.equal(doc.format, 'trtexec');
     assert.equal(doc.out, null);
     assert.match(doc.content, /^trtexec --onnx=/);
+    // The model's batch dim is symbolic: without a profile trtexec would pick 1 silently; say it.
+    assert.match(doc.content.split('\n')[0], / --shapes=x:1x3x8x8( |$)/);
     assert.deepEqual(doc.warnings, []);
   });
 });

@@ -79,6 +79,7 @@ function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions,
     case 'trtexec': {
       const cmd = trtexecCommand(plan, {
         modelPath: inputs.model.path,
+        shapes: dynamicInputShapes(inputs),
         calibPath: opts.calibPath,
         enginePath: opts.enginePath,
         wildcard: opts.wildcard,
@@ -87,7 +88,7 @@ function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions,
     }
     case 'polygraphy':
       return {
-        content: polygraphyCommand(plan, { modelPath: inputs.model.path, calibPath: opts.calibPath, enginePath: opts.enginePath, scriptPath: opts.scriptPath }).text,
+        content: polygraphyCommand(plan, { modelPath: inputs.model.path, calibPath: opts.calibPath, enginePath: opts.enginePath, scriptPath: opts.scriptPath, shapes: dynamicInputShapes(inputs) }).text,
         warnings,
       };
     case 'json':
@@ -101,6 +102,21 @@ function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions,
       return { content: encodeModel(qdq.model), warnings: [...warnings, ...qdq.warnings] };
     }
   }
+}
+
+/**
+ * The evaluated shapes of the inputs whose declared dims are not all fixed. trtexec and Polygraphy need an
+ * optimization profile for those (trtexec silently sets each dynamic dim to 1: a width-1 engine for PP-OCR).
+ */
+function dynamicInputShapes(inputs: ExportInputs): Record<string, number[]> | undefined {
+  const out: Record<string, number[]> = {};
+  for (const v of inputs.graph.inputs) {
+    const name = v.name ?? '';
+    const shape = inputs.inputShapes?.[name];
+    const declared = inputs.graph.declaredShape(name);
+    if (shape && (!declared || declared.some((d) => typeof d !== 'number' || d <= 0))) out[name] = shape;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /**

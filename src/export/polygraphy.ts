@@ -18,6 +18,8 @@ export interface PolygraphyOptions {
   enginePath?: string;
   /** build_engine.py, for the network-script variant. */
   scriptPath?: string;
+  /** Shapes of the inputs with dynamic dims: a one-shape optimization profile (--trt-min/opt/max-shapes). */
+  shapes?: Record<string, number[]>;
 }
 
 export interface PolygraphyCommand {
@@ -33,6 +35,8 @@ export function polygraphyCommand(plan: PrecisionPlan, opts: PolygraphyOptions):
   if (types.has('int8')) flags.push('--int8');
   flags.push('--precision-constraints', 'obey');
   if (types.has('int8')) flags.push('--calibration-cache', opts.calibPath ?? 'calibration.cache');
+  const shapes = Object.entries(opts.shapes ?? {}).map(([name, dims]) => `${name}:[${dims.join(',')}]`);
+  if (shapes.length > 0) for (const which of ['min', 'opt', 'max']) flags.push(`--trt-${which}-shapes`, ...shapes);
   const engine = opts.enginePath ?? 'model.engine';
   const layerPrecisions = plan.entries.filter((e) => e.precision).map((e) => `${e.name}:${POLYGRAPHY_TYPE[e.precision!]}`);
   const argv = ['polygraphy', 'convert', opts.modelPath, ...flags];

@@ -21,6 +21,8 @@ export interface TrtexecOptions {
   enginePath?: string;
   /** Write `name*` (or `name,name_*`) so the extra layers the parser makes for one node (`name_<N>`) match too. */
   wildcard?: boolean;
+  /** Shapes of the inputs with dynamic dims (--shapes); trtexec would otherwise set every dynamic dim to 1. */
+  shapes?: Record<string, number[]>;
   /** Files for the commented verification line (--exportLayerInfo / --exportProfile). */
   layerInfoPath?: string;
   profilePath?: string;
@@ -93,6 +95,9 @@ export function trtexecCommand(plan: PrecisionPlan, opts: TrtexecOptions): Trtex
   if (precisions) argv.push(`--layerPrecisions=${precisions}`);
   if (outputTypes) argv.push(`--layerOutputTypes=${outputTypes}`);
   if (types.has('int8')) argv.push(`--calib=${opts.calibPath ?? 'calibration.cache'}`);
+  // One shape per input builds a profile with min = opt = max; names with ':' are quoted as trtexec reads them.
+  const shapes = Object.entries(opts.shapes ?? {}).map(([name, dims]) => `${name.includes(':') ? `'${name}'` : name}:${dims.join('x')}`);
+  if (shapes.length > 0) argv.push(`--shapes=${shapes.join(',')}`);
   if (opts.enginePath) argv.push(`--saveEngine=${opts.enginePath}`);
   const verify = [
     '--profilingVerbosity=detailed',
