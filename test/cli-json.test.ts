@@ -44,6 +44,10 @@ describe('--json', { concurrency: 2 }, () => {
     assert.equal(doc.searchData, true);
     assert.equal(doc.reproduced.score, true);
     assert.equal(doc.score, document(search).score);
+    // policy.json names the default calibration "percentile-99.99"; the layer table must say so, not "max".
+    const int8 = doc.layers.filter((l: { precision: string }) => l.precision === 'int8' || l.precision === 'mixed');
+    assert.ok(int8.length > 0);
+    for (const l of int8) assert.equal(l.calibration, 'percentile 99.99');
   });
 
   test('info: model and layers with name, op, macs', async () => {

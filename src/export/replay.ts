@@ -113,8 +113,12 @@ export function layerPolicyOf(policy: PolicyFile, layers: readonly Layer[], warn
 }
 
 export function recordedSimulation(model: ModelProto, graph: Graph, layers: Layer[], policy: PolicyFile): SimulationBase {
-  const method = policy.calibration.method;
-  const defaultCalibration: CalibrationChoice = { method: (['max', 'percentile', 'entropy', 'mse'].includes(method) ? method : 'max') as CalibrationChoice['method'] };
+  // policy.json writes the method as choiceLabel does: max, entropy, mse, percentile-99.99. The amax values are the
+  // recorded ones whatever it says; the choice only labels the layers of the report.
+  const m = /^(max|percentile|entropy|mse)(?:-(\d+(?:\.\d+)?))?$/.exec(policy.calibration.method);
+  const defaultCalibration: CalibrationChoice = !m
+    ? { method: 'max' }
+    : m[1] === 'percentile' ? { method: 'percentile', percentile: m[2] !== undefined ? Number(m[2]) : 99.99 } : { method: m[1] as CalibrationChoice['method'] };
   return { model, graph, layers, calibration: new RecordedCalibration(policy.calibration.amax), defaultCalibration };
 }
 
