@@ -208,7 +208,7 @@ function infeasibleBudget(budgetMs: number, table: LatencyTable, target: string)
   const up = (v: number) => (Math.ceil(v * 1000) / 1000).toFixed(3);
   const int8 = table.uniformTotalMs.int8;
   return new UserError(
-    `the latency budget ${budgetMs.toFixed(3)} ms is infeasible on ${target}: no policy runs faster than ${up(fastest)} ms ` +
+    `the latency budget ${budgetMs.toFixed(3)} ms is infeasible on ${target}: no policy can be faster than ${up(fastest)} ms ` +
       `(all-INT8 ${int8 !== undefined ? `${int8.toFixed(3)} ms, ` : ''}all-FP16 ${table.fp16TotalMs.toFixed(3)} ms); ` +
       `use --budget-ms ${up(fastest)} or more (--budget ${(Math.ceil((100 * fastest) / table.fp16TotalMs) / 100).toFixed(2)})`,
   );
