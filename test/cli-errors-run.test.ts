@@ -58,6 +58,7 @@ describe('latency budget', () => {
     const r = await trtmix(['search', '--model', ws.model, '--data', ws.data, ...FAST, '--agent', 'greedy', '--budget-ms', '0.001', '--out', out]);
     assertUserError(r, /the latency budget 0\.001 ms is infeasible on t4: no policy can be faster than (\d+\.\d{3}) ms \(all-INT8 \d+\.\d{3} ms, all-FP16 \d+\.\d{3} ms\); use --budget-ms \1 or more \(--budget \d\.\d\d\)/);
     assert.doesNotMatch(r.stderr, /sensitivity analysis/);
+    assert.equal(existsSync(out), false, 'a refused search leaves no empty run folder');
     const fastest = /no policy can be faster than (\d+\.\d{3}) ms/.exec(r.stderr)![1];
     const fraction = /--budget (\d\.\d\d)\)/.exec(r.stderr)![1];
     const fp16 = Number(/all-FP16 (\d+\.\d{3}) ms/.exec(r.stderr)![1]);

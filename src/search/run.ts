@@ -8,7 +8,7 @@
  * seed, answering every evaluation already in history.jsonl from it (no onnxruntime work), so the resumed run passes
  * through exactly the states of an uninterrupted one and ends at the same policy.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic, appendFileChecked } from '../fs.ts';
@@ -294,13 +294,21 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   } else if (existsSync(checkpointPath)) {
     throw new UserError(`${outDir} already holds a search; continue it with --resume, or choose another --out`);
   }
+  const createdOutDir = !existsSync(outDir);
   mkdirOrExplain(outDir);
   const writeCheckpoint = (status: Checkpoint['status'], measurements: number, bestKey?: string) =>
     writeFileAtomic(checkpointPath, `${JSON.stringify({ version: 1, status, config, startedAt, updatedAt: new Date().toISOString(), measurements, ...(bestKey ? { bestKey } : {}) } satisfies Checkpoint, null, 2)}\n`);
 
   // A resumed run reads the analysis it wrote instead of measuring it again.
   const savedAnalysis = join(outDir, 'analysis.json');
-  const setup = await setupSearch(args, agentName, { ...ui, ...(args.resume && existsSync(savedAnalysis) ? { analysisFile: savedAnalysis } : {}) });
+  let setup: SearchSetup;
+  try {
+    setup = await setupSearch(args, agentName, { ...ui, ...(args.resume && existsSync(savedAnalysis) ? { analysisFile: savedAnalysis } : {}) });
+  } catch (e) {
+    // Refused before any result (bad data, infeasible budget): no empty run folder left behind.
+    if (createdOutDir) removeEmptyFolder(outDir);
+    throw e;
+  }
   // Only now: a search refused during setup (bad data, infeasible budget) must not leave a folder that "already holds a search".
   writeCheckpoint('running', restored.length);
   if (!args.resume) writeFileAtomic(historyPath, '');
@@ -383,6 +391,14 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   const report = await renderSearchReport(reportInput(setup, agentName, policy, readHistory(historyPath), int8Latency, target), outDir, { png: false });
   files.push(report.html);
   return { outDir, status, policy, result, setup, files };
+}
+
+function removeEmptyFolder(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty, or already gone: nothing to tidy
+  }
 }
 
 function mkdirOrExplain(dir: string): void {
