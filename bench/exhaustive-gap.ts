@@ -10,8 +10,10 @@
  * Latency: a TOY roofline (envs/toy/toy-latency.ts, made-up device numbers with reformat coupling). The project's
  * GPU rooflines price this tiny network as launch-bound, where int8 barely pays, which would make the search trivial.
  *
- * The exhaustive table (every policy's score) is computed once per evaluator and cached in bench/out/; later agents
- * read scores from it, but every policy an agent asks for still counts as one evaluation in its own environment.
+ * The exhaustive table (every policy's score; about 2.5 min with ort on 2 cores) is computed once per evaluator and
+ * cached in bench/out/; later agents read scores from it, but every policy an agent asks for still counts as one
+ * evaluation in its own environment. With --budget, policies the latency model puts over budget are priced, not
+ * scored, by every agent alike (exhaustive included), so "evaluations" counts scored policies only.
  *
  *   node --import tsx bench/exhaustive-gap.ts [--evaluator ort|toy] [--seeds 0,1,2] [--max-drop 0.05] [--budget 0.8]
  *                                             [--fraction 0.1] [--episodes 20000] [--no-baselines]
