@@ -1,14 +1,33 @@
 /**
  * DQN as a search agent: learns in the PrecisionEnv within an episode / evaluation / time budget and
  * reports the best feasible policy measured along the way. The replay memory starts with the uniform
- * policies (all-FP16, all-INT8), whose rewards anchor the Q-values at the two ends of the trade-off,
- * and rewards are scaled so the small gaps between good policies are visible to the optimizer.
+ * policies (all-FP16, all-INT8), whose rewards anchor the Q-values at the two ends of the trade-off, and with
+ * the additive model's best policies built from the analyzer's sensitivities (no evaluation to compute);
+ * rewards are scaled so the small gaps between good policies are visible to the optimizer.
  */
 import type { PrecisionEnv } from '../../envs/precision-env.ts';
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import { ScaleReward } from '../../envs/wrappers.ts';
 import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
 import { DQN, type DQNHyperparameters, type EpisodeLog } from './dqn.ts';
+import { solveAdditive } from '../baselines/knapsack.ts';
+
+/**
+ * Warm starts from the analyzer, at no evaluation cost: the best policies of the additive model (per-layer int8
+ * drop from the sensitivity features, per-layer latency from the environment's table), as HAQ starts from a
+ * heuristic. The agent measures them like any episode and learns from there; they are where the Q-values start,
+ * not where the search ends.
+ */
+export function sensitivityDemonstrations(env: PrecisionEnv, count = 3): number[][] {
+  if (!env.sensitivity.some((f) => Number.isFinite(f.int8Drop))) return [];
+  const drop = env.layers.map((_, i) => env.actions.map((o) => (o.precision === 'int8' || o.precision === 'mixed' ? Math.max(0, env.sensitivity[i].int8Drop ?? 0) : 0)));
+  const allowed = env.layers.map((_, i) => env.actions.map((_, a) => env.allowedActions(i).includes(a)));
+  const table = env.latencyTable;
+  return solveAdditive({
+    latencyMs: table.layerMs, drop, allowed, baseMs: table.otherMs, baseDrop: 0, fp16LatencyMs: env.fp16LatencyMs,
+    budgetMs: env.constraints.budgetMs, maxDrop: env.constraints.maxDrop, wAcc: env.weights.wAcc, wLat: env.weights.wLat,
+  }, count).map((sol) => sol.actions);
+}
 
 export interface DqnSearchOptions {
   hyperparameters?: Partial<DQNHyperparameters>;
@@ -33,7 +52,7 @@ export class DqnSearchAgent implements SearchAgent {
     const agent = await DQN.create(env, this.opts.hyperparameters);
     this.agent = agent;
     const episodes = budget.episodes ?? this.opts.episodes ?? 2000;
-    const demonstrations = [env.uniformActions('fp16'), env.uniformActions('int8'), ...(this.opts.demonstrations ?? [])].filter(
+    const demonstrations = [env.uniformActions('fp16'), env.uniformActions('int8'), ...sensitivityDemonstrations(env), ...(this.opts.demonstrations ?? [])].filter(
       (d): d is number[] => d !== undefined,
     );
     await agent.learn(new ScaleReward(env, this.opts.rewardScale ?? 10), {
