@@ -29,7 +29,7 @@ import { PrecisionEnv } from '../../envs/precision-env.ts';
 import { buildLatencyTable, type LatencyTable } from '../../envs/latency-table.ts';
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
-import { createAgent, AGENT_NAMES, type SearchResult } from '../../agents/index.ts';
+import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '../../agents/index.ts';
 import { progress } from '../cli/progress.ts';
 import { parseDuration, defaultRunDir, type SearchArgs } from './options.ts';
 
@@ -214,6 +214,14 @@ function infeasibleBudget(budgetMs: number, table: LatencyTable, target: string)
   );
 }
 
+/**
+ * Agent options that depend on the setup: with an analysis at hand, knapsack takes its per-layer drops from it
+ * (as HAWQ-V3 and ModelOpt's auto_quantize take theirs from a sensitivity pass) instead of probing each layer.
+ */
+export function agentOptions(setup: SearchSetup): AgentOptions {
+  return setup.analysis ? { knapsack: { dropFeatures: { int8: 'int8Drop', mixed: 'int8Drop' } } } : {};
+}
+
 /** policy.json for a measured record. */
 export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta: { agent: string; seed: number; evaluations: number; seconds: number; target: string; int8LatencyMs?: number }): PolicyFile {
   const { exp, env } = setup;
@@ -357,6 +365,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   ui.onReady?.(() => { evaluator.interrupted = true; });
 
   const agent = createAgent(agentName, {
+    ...agentOptions(setup),
     seed: exp.seed,
     dqn: { episodes, onEpisode: (log) => { episode = log.episode; bar.update(log.episode); } },
   });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { GlobalOptions } from '../main.ts';
 import { withSearchOptions, parseDuration, type SearchArgs } from '../../search/options.ts';
-import { setupSearch, DEFAULT_EPISODES } from '../../search/run.ts';
+import { setupSearch, agentOptions, DEFAULT_EPISODES } from '../../search/run.ts';
 import { prepareExperiment } from '../experiment.ts';
 import { AGENT_NAMES } from '../../../agents/index.ts';
 import { createAgent } from '../../../agents/index.ts';
@@ -62,7 +62,7 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
       const setup = await setupSearch({ ...args, agent: name }, name, { quiet, log }, exp);
       const bar = progress(`compare: ${name}`, { total: evaluations, quiet });
       setup.hooks.onEvaluation = () => bar.update(setup.env.stats.evaluations);
-      const agent = createAgent(name, { seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
+      const agent = createAgent(name, { ...agentOptions(setup), seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
       const started = performance.now();
       const result = await agent.search(setup.env, { maxEvaluations: evaluations, episodes: args.episodes ?? DEFAULT_EPISODES, timeLimitMs: parseDuration(args['time-limit']) });
       (agent as { dispose?: () => void }).dispose?.();
