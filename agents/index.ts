@@ -12,8 +12,8 @@ import { DqnSearchAgent, type DqnSearchOptions } from './dqn/search.ts';
 
 export type { SearchAgent, SearchBudget, SearchResult } from './agent.ts';
 
-export const AGENT_NAMES = ['dqn', 'greedy', 'bisect', 'knapsack', 'random', 'exhaustive', 'rules', 'int8', 'fp16'] as const;
-export type AgentName = (typeof AGENT_NAMES)[number];
+import { AGENT_NAMES, type AgentName } from './names.ts';
+export { AGENT_NAMES, type AgentName } from './names.ts';
 
 export interface AgentOptions {
   seed?: number;

@@ -3,6 +3,9 @@ import type { Argv } from 'yargs';
 import { UserError } from '../errors.ts';
 import { withExperimentOptions, type ExperimentArgs } from '../cli/experiment.ts';
 
+export const DEFAULT_EPISODES = 300;
+export const DEFAULT_TIME_LIMIT = '15m';
+
 export interface SearchArgs extends ExperimentArgs {
   target?: string;
   'budget-ms'?: number;

@@ -31,10 +31,9 @@ import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
 import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '../../agents/index.ts';
 import { progress } from '../cli/progress.ts';
-import { parseDuration, defaultRunDir, type SearchArgs } from './options.ts';
+import { parseDuration, defaultRunDir, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
+export { DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from './options.ts';
 
-export const DEFAULT_EPISODES = 300;
-export const DEFAULT_TIME_LIMIT = '15m';
 const AGENTS_WITH_SENSITIVITY = new Set(['dqn', 'rules', 'knapsack', 'greedy']);
 
 /** Thrown from inside an evaluation once the user interrupted; the runner catches it and saves. */

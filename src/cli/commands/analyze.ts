@@ -8,7 +8,7 @@ import { formatTable } from '../table.ts';
 import { UserError } from '../../errors.ts';
 import { sha256Hex } from '../../export/policy-file.ts';
 import { analyzeLayers, DEFAULT_ANALYSIS_SAMPLES, DEFAULT_STATS_SAMPLES, rankLayers, type Analysis } from '../../analysis/analyze.ts';
-import { analysisJson, writeAnalysis, type AnalysisFiles } from '../../analysis/files.ts';
+import type { AnalysisFiles } from '../../analysis/files.ts';
 
 type Args = GlobalOptions & ExperimentArgs & {
   out?: string;
@@ -45,6 +45,8 @@ export const analyzeCommand: CommandModule<GlobalOptions, Args> = {
         ['$0 analyze --model m.onnx --data x.npz --json > analysis.json', 'The analysis as one JSON document'],
       ]) as any,
   handler: async (args) => {
+    // Loaded here, not at the top: vega costs half a second that --help should not pay.
+    const { analysisJson, writeAnalysis } = await import('../../analysis/files.ts');
     const samples = wholeNumber('analysis-samples', args['analysis-samples']);
     const statsSamples = wholeNumber('stats-samples', args['stats-samples']);
     const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };

@@ -2,11 +2,9 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { GlobalOptions } from '../main.ts';
-import { withSearchOptions, parseDuration, type SearchArgs } from '../../search/options.ts';
-import { setupSearch, agentOptions, DEFAULT_EPISODES } from '../../search/run.ts';
+import { withSearchOptions, parseDuration, DEFAULT_EPISODES, type SearchArgs } from '../../search/options.ts';
 import { prepareExperiment } from '../experiment.ts';
-import { AGENT_NAMES } from '../../../agents/index.ts';
-import { createAgent } from '../../../agents/index.ts';
+import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable } from '../table.ts';
 import { writeFileAtomic } from '../../fs.ts';
 import { UserError } from '../../errors.ts';
@@ -46,6 +44,9 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
         ['$0 compare --model m.onnx --data x.npy --agents dqn greedy knapsack --target orin-agx --budget 0.8', 'Three agents on your model under a latency budget'],
       ]) as any,
   handler: async (args) => {
+    // Loaded here, not at the top: TensorFlow.js and vega cost a second that --help should not pay.
+    const { setupSearch, agentOptions } = await import('../../search/run.ts');
+    const { createAgent } = await import('../../../agents/index.ts');
     // --json keeps stdout for the one document; progress still goes to stderr.
     const quiet = Boolean(args.quiet);
     const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };

@@ -1,8 +1,7 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalOptions } from '../main.ts';
-import { withSearchOptions, type SearchArgs } from '../../search/options.ts';
-import { runSearch, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from '../../search/run.ts';
-import { AGENT_NAMES } from '../../../agents/index.ts';
+import { withSearchOptions, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT, type SearchArgs } from '../../search/options.ts';
+import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable, formatMacs } from '../table.ts';
 import { shellQuote } from '../../export/shell.ts';
 
@@ -22,6 +21,8 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
         ['$0 search --config runs/mine.json --resume', 'Continue an interrupted search: the same options (here from a --config file) plus --resume'],
       ]) as any,
   handler: async (args) => {
+    // Loaded here, not at the top: TensorFlow.js and vega cost a second that --help should not pay.
+    const { runSearch } = await import('../../search/run.ts');
     // --json keeps stdout for the one document; progress still goes to stderr.
     const quiet = Boolean(args.quiet);
     const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };
