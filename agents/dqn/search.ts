@@ -18,15 +18,36 @@ import { solveAdditive } from '../baselines/knapsack.ts';
  * heuristic. The agent measures them like any episode and learns from there; they are where the Q-values start,
  * not where the search ends.
  */
-export function sensitivityDemonstrations(env: PrecisionEnv, count = 3): number[][] {
+export function sensitivityDemonstrations(env: PrecisionEnv, count = 3, fallbacks = 3): number[][] {
   if (!env.sensitivity.some((f) => Number.isFinite(f.int8Drop))) return [];
+  // INC/NNCF's first guesses: all-INT8 with the k most sensitive layers back in FP16.
+  const int8 = env.uniformActions('int8');
+  const fp16 = env.uniformActions('fp16');
+  const ranked = env.layers.map((_, i) => i).sort((a, b) => (env.sensitivity[b].int8Drop ?? 0) - (env.sensitivity[a].int8Drop ?? 0));
+  const topK: number[][] = [];
+  if (int8 && fp16) {
+    for (let k = 1; k <= Math.min(fallbacks, env.layers.length - 1); k++) {
+      const actions = [...int8];
+      for (const i of ranked.slice(0, k)) actions[i] = fp16[i];
+      topK.push(actions);
+    }
+  }
   const drop = env.layers.map((_, i) => env.actions.map((o) => (o.precision === 'int8' || o.precision === 'mixed' ? Math.max(0, env.sensitivity[i].int8Drop ?? 0) : 0)));
   const allowed = env.layers.map((_, i) => env.actions.map((_, a) => env.allowedActions(i).includes(a)));
   const table = env.latencyTable;
   return solveAdditive({
     latencyMs: table.layerMs, drop, allowed, baseMs: table.otherMs, baseDrop: 0, fp16LatencyMs: env.fp16LatencyMs,
     budgetMs: env.constraints.budgetMs, maxDrop: env.constraints.maxDrop, wAcc: env.weights.wAcc, wLat: env.weights.wLat,
-  }, count).map((sol) => sol.actions);
+  }, count).map((sol) => sol.actions).concat(topK);
+}
+
+/**
+ * Exploration scaled to the number of layers: epsilon is per step, so with 51 layers an epsilon of 0.5 rewrites
+ * 25 layers of every episode (mostly into policies full of reformats). Starting near 4 random choices per
+ * episode and ending near one makes exploration a search around what the Q-function already prefers.
+ */
+export function layerScaledExploration(layers: number): Pick<DQNHyperparameters, 'explorationInitialEps' | 'explorationFinalEps'> {
+  return { explorationInitialEps: Math.min(1, 4 / layers), explorationFinalEps: Math.min(0.1, 1 / layers) };
 }
 
 export interface DqnSearchOptions {
@@ -49,7 +70,7 @@ export class DqnSearchAgent implements SearchAgent {
 
   async search(env: PrecisionEnv, budget: SearchBudget = {}): Promise<SearchResult> {
     const run = new SearchRun(env, this.name, budget);
-    const agent = await DQN.create(env, this.opts.hyperparameters);
+    const agent = await DQN.create(env, { ...layerScaledExploration(env.layers.length), ...this.opts.hyperparameters });
     this.agent = agent;
     const episodes = budget.episodes ?? this.opts.episodes ?? 2000;
     const demonstrations = [env.uniformActions('fp16'), env.uniformActions('int8'), ...sensitivityDemonstrations(env), ...(this.opts.demonstrations ?? [])].filter(
