@@ -22,3 +22,6 @@ export const PPOCR_MODELS: Record<'rec' | 'det' | 'cls', ExampleModel> = {
 };
 
 export const PPOCR_DICTIONARY = models.dictionaryPath;
+
+/** How policy.json and the commands name the built-in example's data (instead of a --data path). */
+export const BUILTIN_DATA = 'builtin:ppocr-rec';

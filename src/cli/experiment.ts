@@ -65,7 +65,8 @@ export interface Experiment {
   seed: number;
 }
 
-export const BUILTIN_DATA = 'builtin:ppocr-rec';
+export { BUILTIN_DATA } from '../examples.ts';
+import { BUILTIN_DATA } from '../examples.ts';
 
 function positiveInt(name: string, v: number | undefined, fallback: number): number {
   const n = v ?? fallback;

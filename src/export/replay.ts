@@ -27,8 +27,9 @@ import { DATA_DIR } from '../../experiments/ppocr/dataset.ts';
 /** How closely a replay on the search's own data must give the recorded score back. */
 export const REPRODUCE_TOLERANCE = 1e-6;
 
-/** The data source name of the built-in example (src/cli/experiment.ts BUILTIN_DATA) and its files. */
-export const BUILTIN_DATA = 'builtin:ppocr-rec';
+/** The built-in example's data source name and its files. */
+export { BUILTIN_DATA } from '../examples.ts';
+import { BUILTIN_DATA } from '../examples.ts';
 export const BUILTIN_DATA_FILES = { data: join(DATA_DIR, 'rec.npz'), labels: join(DATA_DIR, 'rec.labels.txt') };
 
 /**
