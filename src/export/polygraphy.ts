@@ -31,7 +31,8 @@ export interface PolygraphyCommand {
 export function polygraphyCommand(plan: PrecisionPlan, opts: PolygraphyOptions): PolygraphyCommand {
   const types = new Set(plan.entries.flatMap((e) => [e.precision, e.outputType]));
   const flags: string[] = [];
-  if (types.has('fp16')) flags.push('--fp16');
+  // FP16 always, as in trtexec.txt: unconstrained layers may run in FP16.
+  flags.push('--fp16');
   if (types.has('int8')) flags.push('--int8');
   flags.push('--precision-constraints', 'obey');
   if (types.has('int8')) flags.push('--calibration-cache', opts.calibPath ?? 'calibration.cache');

@@ -179,8 +179,8 @@ def build(onnx_path=None, engine_path=None, shapes=None):
 
     builder, network, parser = load_network(onnx_path)
     config = builder.create_builder_config()
-    if _uses("fp16"):
-        config.set_flag(trt.BuilderFlag.FP16)
+    # FP16 always, as in trtexec.txt: layers the policy leaves unconstrained may run in FP16.
+    config.set_flag(trt.BuilderFlag.FP16)
     if _uses("int8"):
         config.set_flag(trt.BuilderFlag.INT8)
     config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)

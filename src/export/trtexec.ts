@@ -89,7 +89,9 @@ export function trtexecCommand(plan: PrecisionPlan, opts: TrtexecOptions): Trtex
 
   const types = new Set(plan.entries.flatMap((e) => [e.precision, e.outputType]));
   const argv = ['trtexec', `--onnx=${opts.modelPath}`];
-  if (types.has('fp16')) argv.push('--fp16');
+  // --fp16 always: layers the policy does not constrain (softmax, norms, resize) may then run in FP16, as the
+  // latency model prices them; --int8 only with int8 layers, since it needs the calibration cache.
+  argv.push('--fp16');
   if (types.has('int8')) argv.push('--int8');
   argv.push('--precisionConstraints=obey');
   if (precisions) argv.push(`--layerPrecisions=${precisions}`);
