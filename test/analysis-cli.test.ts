@@ -1,6 +1,5 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,16 +7,13 @@ import { saveModel } from '../src/onnx/model.ts';
 import { writeNpy } from '../src/data/npy.ts';
 import { loadAnalysis } from '../src/analysis/files.ts';
 import { tinyCnn, randomInput } from './fixtures/models.ts';
+import { trtmixSync as trtmix } from './cli-helpers.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'trtmix.js');
 const LAYERS = ['conv1', 'dw2', 'pw3', 'fc', 'node_of_logits'];
 let dir: string;
 let modelPath: string;
 let dataPath: string;
 
-function trtmix(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-}
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'trtmix-analyze-cli-'));

@@ -3,7 +3,7 @@
  * are the real ones, and small models and data for it written to a temporary folder.
  */
 import assert from 'node:assert/strict';
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,11 @@ import { makeModel, randomInput, tinyAttention, tinyCnn, valueInfo } from './fix
 
 export const ROOT = join(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'trtmix.js');
+
+/** `node bin/trtmix.js ...args`, waited for: status, stdout, stderr. */
+export function trtmixSync(...args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+}
 
 export interface CliResult {
   code: number | null;

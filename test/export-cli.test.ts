@@ -1,22 +1,18 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCalibrationCache } from '../src/export/index.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { exportFixture, type ExportFixture } from './export-fixture.ts';
+import { trtmixSync as trtmix } from './cli-helpers.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'trtmix.js');
 let fx: ExportFixture;
 let dir: string;
 let modelPath: string;
 let policyPath: string;
 
-function trtmix(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-}
 
 before(async () => {
   fx = await exportFixture();

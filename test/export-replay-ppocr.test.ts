@@ -16,8 +16,8 @@ import { createLatencyModel } from '../src/latency/index.ts';
 import { DEFAULT_ACTIONS, uniformPolicy, type LayerPolicy, type PolicyFile } from '../src/policy.ts';
 import { searchDataRecord } from '../src/export/replay.ts';
 import { sha256Hex } from '../src/export/policy-file.ts';
+import { BIN } from './cli-helpers.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'trtmix.js');
 let policyPath: string;
 let policy: PolicyFile;
 

@@ -1,6 +1,5 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +13,8 @@ import { searchDataRecord } from '../src/export/replay.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { exportFixture, type ExportFixture } from './export-fixture.ts';
 import { randomInput } from './fixtures/models.ts';
+import { trtmixSync as trtmix } from './cli-helpers.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'trtmix.js');
 const N = 40;
 let fx: ExportFixture;
 let dir: string;
@@ -24,9 +23,6 @@ let dataPath: string;
 let policyPath: string;
 let policy: PolicyFile;
 
-function trtmix(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-}
 
 function writeData(path: string, seed: string, count: number): Dataset {
   const data = randomInput([count, 3, 8, 8], seed, 2);

@@ -1,6 +1,5 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,17 +7,14 @@ import { encodeModel } from '../src/onnx/model.ts';
 import { sha256Hex } from '../src/export/policy-file.ts';
 import { spearman } from '../src/latency/validate.ts';
 import { tinyCnn } from './fixtures/models.ts';
+import { trtmixSync as trtmix } from './cli-helpers.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'trtmix.js');
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'trt-profile-tinycnn');
 const LAYERS = ['conv1', 'dw2', 'pw3', 'fc', 'node_of_logits'];
 let dir: string;
 let modelPath: string;
 let policyPath: string;
 
-function trtmix(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-}
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'trtmix-latency-cli-'));
