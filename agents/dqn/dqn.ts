@@ -52,6 +52,14 @@ export interface DQNHyperparameters {
    * exploration, close to the best policy found instead of drifting with noisy Q-estimates.
    */
   replayBestEvery: number;
+  /**
+   * Temporally-extended exploration, εz-greedy (Dabney, Ostrovski & Barreto 2021): when epsilon picks a random
+   * action, keep repeating it for n steps, n drawn from a zeta distribution with this exponent (P(n) ∝ n^-mu),
+   * until the mask forbids it or the episode ends. 0 = one-step epsilon-greedy (SB3's behaviour). In the
+   * precision search a repeated action is a block of consecutive layers in one precision: the moves that pay
+   * off there (an FP16 prefix, an INT8 stretch) without the reformats that single-layer flips cost.
+   */
+  explorationDurationMu: number;
   seed: number;
 }
 
@@ -72,8 +80,27 @@ export const DQN_DEFAULTS: DQNHyperparameters = {
   nSteps: 3,
   policyKwargs: { netArch: [64, 64] },
   replayBestEvery: 5,
+  explorationDurationMu: 0,
   seed: 0,
 };
+
+/** Longest exploration run εz-greedy draws (runs also end with the episode). */
+const MAX_EXPLORATION_DURATION = 1000;
+
+/** Cumulative distribution of the zeta(mu) law truncated to 1..MAX_EXPLORATION_DURATION. */
+function zetaCdf(mu: number): Float64Array {
+  const cdf = new Float64Array(MAX_EXPLORATION_DURATION);
+  let total = 0;
+  for (let n = 1; n <= MAX_EXPLORATION_DURATION; n++) cdf[n - 1] = total += n ** -mu;
+  for (let i = 0; i < cdf.length; i++) cdf[i] /= total;
+  return cdf;
+}
+
+/** An exploration run in progress: the action being repeated and how many more steps it lasts. */
+interface ExplorationRun {
+  action: number;
+  left: number;
+}
 
 /** An environment that reports how many (expensive) evaluations it has run: PrecisionEnv does. */
 interface CountsEvaluations {
@@ -152,6 +179,7 @@ export class DQN {
   bestEpisode: { actions: number[]; return: number } | undefined;
   private rng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
   private readonly explorationSchedule: (progressRemaining: number) => number;
+  private readonly durationCdf: Float64Array | undefined;
 
   /** Use `DQN.create` (it selects the tfjs backend first). */
   constructor(spaces: { obsDim: number; nActions: number }, hyper: Partial<DQNHyperparameters> = {}, restore?: { rngState: seedrandom.State.Arc4; online: tf.Sequential }) {
@@ -161,6 +189,10 @@ export class DQN {
       if (!(h[k] > 0)) throw new RangeError(`DQN ${k} must be > 0, got ${h[k]}`);
     }
     if (!(h.gamma >= 0 && h.gamma <= 1)) throw new RangeError(`DQN gamma must be in [0, 1], got ${h.gamma}`);
+    if (!(h.explorationDurationMu === 0 || h.explorationDurationMu > 1)) {
+      throw new RangeError(`DQN explorationDurationMu must be 0 (off) or > 1, got ${h.explorationDurationMu}`);
+    }
+    this.durationCdf = h.explorationDurationMu > 0 ? zetaCdf(h.explorationDurationMu) : undefined;
     this.obsDim = spaces.obsDim;
     this.nActions = spaces.nActions;
     this.rng = restore ? seedrandom('', { state: restore.rngState }) : seedrandom(`dqn:${h.seed}`, { state: true });
@@ -187,6 +219,24 @@ export class DQN {
       return legal[Math.floor(this.rng() * legal.length)];
     }
     return this.policy.greedyAction(obs, opts.mask);
+  }
+
+  /** The training-time action: epsilon-greedy, or εz-greedy with `run` carrying an exploration run across steps. */
+  private explore(obs: Float32Array, mask: readonly boolean[], run: ExplorationRun): number {
+    if (run.left > 0 && mask[run.action]) {
+      run.left--;
+      return run.action;
+    }
+    run.left = 0;
+    if (!this.durationCdf) return this.predict(obs, { mask, deterministic: false });
+    if (this.rng() >= this.explorationRate) return this.policy.greedyAction(obs, mask);
+    const legal = legalActions(this.nActions, mask);
+    run.action = legal[Math.floor(this.rng() * legal.length)];
+    const u = this.rng();
+    let n = 0;
+    while (n < this.durationCdf.length - 1 && this.durationCdf[n] < u) n++;
+    run.left = n; // n + 1 steps in all, this one included
+    return run.action;
   }
 
   async learn(env: Env, opts: LearnOptions): Promise<this> {
@@ -220,6 +270,7 @@ export class DQN {
       let lossSum = 0;
       let lossCount = 0;
       collector.clear();
+      const run: ExplorationRun = { action: 0, left: 0 };
       for (let t = 0; ; t++) {
         let action: number;
         if (demo) {
@@ -227,7 +278,7 @@ export class DQN {
           if (!mask[action]) break; // a demonstration the budget mask rules out is skipped
         } else {
           this.explorationRate = this.explorationSchedule(1 - progress());
-          action = this.predict(obs, { mask, deterministic: false });
+          action = this.explore(obs, mask, run);
         }
         taken.push(action);
         const [nextObs, reward, terminated, truncated, stepInfo] = await env.step(action);

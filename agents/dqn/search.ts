@@ -45,9 +45,12 @@ export function sensitivityDemonstrations(env: PrecisionEnv, count = 3, fallback
  * Exploration scaled to the number of layers: epsilon is per step, so with 51 layers an epsilon of 0.5 rewrites
  * 25 layers of every episode (mostly into policies full of reformats). Starting near 4 random choices per
  * episode and ending near one makes exploration a search around what the Q-function already prefers.
+ * Each random choice starts a run of layers in the same precision (εz-greedy, zeta exponent 2, Dabney et al.'s
+ * default): a block moved to FP16 or INT8 together, which single-layer flips reach only through policies
+ * full of reformats.
  */
-export function layerScaledExploration(layers: number): Pick<DQNHyperparameters, 'explorationInitialEps' | 'explorationFinalEps'> {
-  return { explorationInitialEps: Math.min(1, 4 / layers), explorationFinalEps: Math.min(0.1, 1 / layers) };
+export function layerScaledExploration(layers: number): Pick<DQNHyperparameters, 'explorationInitialEps' | 'explorationFinalEps' | 'explorationDurationMu'> {
+  return { explorationInitialEps: Math.min(1, 4 / layers), explorationFinalEps: Math.min(0.1, 1 / layers), explorationDurationMu: 2 };
 }
 
 export interface DqnSearchOptions {
