@@ -67,6 +67,12 @@ describe('targets and metrics', { concurrency: 2 }, () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, 'nothing ran before the refusal');
     assertUserError(await trtmix(['latency', '--model', ws.model, '--target', 'rtx9090']), /unknown latency target "rtx9090"/);
   });
+  test('a calibration --layer-calibration does not know is refused before any calibration', async () => {
+    const r = await search('--layer-calibration', 'mse', 'kl');
+    assertUserError(r, /--layer-calibration kl is not a calibration; write max, mse, entropy or percentile:99.999 \(or none\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'nothing ran before the refusal');
+    assertUserError(await trtmix(['compare', '--model', ws.model, '--layer-calibration', 'percentile:42']), /the percentile must be above 50/);
+  });
   test('an unknown metric', async () => {
     assertUserError(await search('--metric', 'top5'), /unknown metric top5; use one of top1, agreement, cosine, sqnr, mse, iou, or a plugin file/);
   });

@@ -2,6 +2,8 @@
 import type { Argv } from 'yargs';
 import { UserError } from '../errors.ts';
 import { withExperimentOptions, type ExperimentArgs } from '../cli/experiment.ts';
+import type { CalibrationChoice } from '../policy.ts';
+import type { ActionOption } from '../../envs/types.ts';
 
 export const DEFAULT_EPISODES = 300;
 export const DEFAULT_TIME_LIMIT = '15m';
@@ -22,6 +24,7 @@ export interface SearchArgs extends ExperimentArgs {
   'w-lat'?: number;
   analysis?: string;
   'analysis-samples'?: number;
+  'layer-calibration'?: string[];
   report?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -42,7 +45,46 @@ export function withSearchOptions<T>(y: Argv<T>): Argv<T & SearchArgs> {
     .option('w-lat', { type: 'number', default: 0.4, describe: 'Reward weight of the relative latency change (vs all-FP16)' })
     .option('analysis', { type: 'string', describe: 'Reuse an analysis.json from trtmix analyze (same model and data) instead of analysing again' })
     .option('analysis-samples', { type: 'number', default: 64, describe: 'Samples per layer run of the sensitivity analysis' })
+    .option('layer-calibration', {
+      type: 'string',
+      array: true,
+      default: DEFAULT_LAYER_CALIBRATION,
+      describe: 'Other calibrations an INT8 layer may choose for its input (extra actions): max, mse, entropy, percentile:P; "none" = --calibration only',
+    })
     .option('out', { type: 'string', describe: 'Output folder (default runs/<timestamp>)' }) as Argv<T & SearchArgs>;
+}
+
+/** Calibrations besides the default that an INT8 layer may choose in the search (DESIGN.md: a per-layer decision). */
+export const DEFAULT_LAYER_CALIBRATION: string[] = ['mse'];
+
+/** `mse`, `max`, `entropy`, `percentile:99.999` (or `percentile-99.999`) -> a calibration choice. */
+export function parseCalibrationChoice(text: string): CalibrationChoice {
+  const m = /^\s*(max|mse|entropy|percentile)(?:[:\-](\d+(?:\.\d+)?))?\s*$/.exec(text);
+  if (!m || (m[2] !== undefined && m[1] !== 'percentile')) {
+    throw new UserError(`--layer-calibration ${text} is not a calibration; write max, mse, entropy or percentile:99.999 (or none)`);
+  }
+  if (m[1] !== 'percentile') return { method: m[1] as CalibrationChoice['method'] };
+  const p = m[2] === undefined ? 99.99 : Number(m[2]);
+  if (!(p > 50 && p <= 100)) throw new UserError(`--layer-calibration ${text}: the percentile must be above 50 and at most 100`);
+  return { method: 'percentile', percentile: p };
+}
+
+/** `--layer-calibration` -> its calibration choices (`none` = no others); a bad entry is the user's to fix. */
+export function parseLayerCalibration(extra: readonly string[] | undefined): CalibrationChoice[] {
+  const list = (extra ?? DEFAULT_LAYER_CALIBRATION).flatMap((t) => String(t).split(',')).map((t) => t.trim()).filter((t) => t !== '');
+  if (list.length === 1 && list[0] === 'none') return [];
+  return list.map(parseCalibrationChoice);
+}
+
+/**
+ * The search's action set: INT8 with the default calibration, INT8 with each other calibration (those equal to the
+ * default are dropped), mixed and FP16. A calibration changes the amax of the layer's input tensor, never the latency.
+ */
+export function searchActions(choices: readonly CalibrationChoice[], defaultChoice: CalibrationChoice): ActionOption[] {
+  const same = (a: CalibrationChoice, b: CalibrationChoice) => a.method === b.method && (a.method !== 'percentile' || (a.percentile ?? 99.99) === (b.percentile ?? 99.99));
+  const others: CalibrationChoice[] = [];
+  for (const c of choices) if (!same(c, defaultChoice) && !others.some((o) => same(o, c))) others.push(c);
+  return [{ precision: 'int8' }, ...others.map((calibration) => ({ precision: 'int8' as const, calibration })), { precision: 'mixed' }, { precision: 'fp16' }];
 }
 
 /** `90s`, `10m`, `1.5h`, or plain seconds -> milliseconds. */

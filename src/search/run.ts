@@ -31,7 +31,7 @@ import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
 import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '../../agents/index.ts';
 import { progress } from '../cli/progress.ts';
-import { parseDuration, defaultRunDir, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
+import { parseDuration, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
 export { DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from './options.ts';
 
 const AGENTS_WITH_SENSITIVITY = new Set(['dqn', 'rules', 'knapsack', 'greedy']);
@@ -70,6 +70,7 @@ export function runConfig(args: SearchArgs, agent: string): Record<string, unkno
     calibSamples: args['calib-samples'] ?? null, evalSamples: args['eval-samples'] ?? null, calibration: args.calibration ?? 'percentile',
     percentile: args.percentile ?? 99.99, screenSamples: args['screen-samples'] ?? 64, wAcc: args['w-acc'] ?? 0.6, wLat: args['w-lat'] ?? 0.4,
     analysis: args.analysis ?? null, analysisSamples: args['analysis-samples'] ?? 64, batchSize: args['batch-size'] ?? 16, seed: args.seed ?? 0,
+    layerCalibration: args['layer-calibration'] ?? DEFAULT_LAYER_CALIBRATION,
   };
 }
 
@@ -136,6 +137,7 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
     throw new UserError(`unknown --agent "${agent}"; choose one of ${AGENT_NAMES.join(', ')}`);
   }
   parseTarget(args.target ?? 't4'); // an unknown target is refused before calibration, not after
+  const layerCalibration = parseLayerCalibration(args['layer-calibration']);
   exp ??= await prepareExperiment(args, ui);
   const { loaded } = exp;
   const latency = await createLatencyModel(args.target ?? 't4', loaded.layers, { model: loaded.model, graph: loaded.graph, inputShapes: loaded.inputShapes, simulation: exp.base });
@@ -168,6 +170,7 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
   const env = await PrecisionEnv.create({
     onEvaluation: (r) => hooks.onEvaluation(r),
     layers: loaded.layers,
+    actions: searchActions(layerCalibration, exp.defaultCalibration),
     evaluator,
     latency,
     sensitivity,

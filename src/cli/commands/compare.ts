@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { GlobalOptions } from '../main.ts';
-import { withSearchOptions, parseDuration, DEFAULT_EPISODES, type SearchArgs } from '../../search/options.ts';
+import { withSearchOptions, parseDuration, parseLayerCalibration, DEFAULT_EPISODES, type SearchArgs } from '../../search/options.ts';
 import { prepareExperiment } from '../experiment.ts';
 import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable } from '../table.ts';
@@ -54,6 +54,7 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
     for (const a of agents) if (!AGENT_NAMES.includes(a as (typeof AGENT_NAMES)[number])) throw new UserError(`unknown agent "${a}" in --agents; choose from ${AGENT_NAMES.join(', ')}`);
     const evaluations = args.evaluations ?? 60;
     if (!Number.isInteger(evaluations) || evaluations < 1) throw new UserError(`--evaluations must be a whole number >= 1, got ${evaluations}`);
+    parseLayerCalibration(args['layer-calibration']); // refused before calibration, not after
     const outDir = args.out ?? `runs/compare-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
     try { mkdirSync(outDir, { recursive: true }); } catch { throw new UserError(`cannot create the output folder ${outDir}; choose a writable --out`); }
     const exp = await prepareExperiment(args, { quiet, log });
