@@ -23,7 +23,7 @@ test('--layer-calibration entries parse to calibration choices', () => {
 });
 
 test('the search action set: INT8 under the default calibration first, then other calibrations, mixed, FP16', () => {
-  const labels = (c: Parameters<typeof searchActions>[0], d = p9999) => searchActions(c, d).map(actionLabel);
+  const labels = (c: Parameters<typeof searchActions>[0], d: Parameters<typeof searchActions>[1] = p9999) => searchActions(c, d).map(actionLabel);
   assert.deepEqual(labels([]), ['int8', 'mixed', 'fp16']);
   assert.deepEqual(labels([{ method: 'mse' }, { method: 'max' }]), ['int8', 'int8@mse', 'int8@max', 'mixed', 'fp16']);
   // The default calibration and repeats are not separate actions: they would be the same policy under two keys.

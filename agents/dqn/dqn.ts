@@ -214,11 +214,14 @@ export class DQN {
 
   /** Action for an observation: greedy over the legal actions, or epsilon-greedy when not deterministic. */
   predict(obs: Float32Array, opts: PredictOptions = {}): number {
-    if (opts.deterministic === false && this.rng() < this.explorationRate) {
-      const legal = legalActions(this.nActions, opts.mask);
-      return legal[Math.floor(this.rng() * legal.length)];
-    }
+    if (opts.deterministic === false && this.rng() < this.explorationRate) return this.randomAction(opts.mask);
     return this.policy.greedyAction(obs, opts.mask);
+  }
+
+  /** A uniformly random legal action, drawn from the agent's seeded stream. */
+  private randomAction(mask: readonly boolean[] | undefined): number {
+    const legal = legalActions(this.nActions, mask);
+    return legal[Math.floor(this.rng() * legal.length)];
   }
 
   /** The training-time action: epsilon-greedy, or εz-greedy with `run` carrying an exploration run across steps. */
@@ -230,8 +233,7 @@ export class DQN {
     run.left = 0;
     if (!this.durationCdf) return this.predict(obs, { mask, deterministic: false });
     if (this.rng() >= this.explorationRate) return this.policy.greedyAction(obs, mask);
-    const legal = legalActions(this.nActions, mask);
-    run.action = legal[Math.floor(this.rng() * legal.length)];
+    run.action = this.randomAction(mask);
     const u = this.rng();
     let n = 0;
     while (n < this.durationCdf.length - 1 && this.durationCdf[n] < u) n++;

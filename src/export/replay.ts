@@ -13,7 +13,7 @@ import type { Graph } from '../onnx/graph.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import type { ModelProto } from '../onnx/model.ts';
 import { takeSamples, type Dataset } from '../data/dataset.ts';
-import { CalibrationTable } from '../quant/calibrate.ts';
+import { CalibrationTable, parseChoiceLabel } from '../quant/calibrate.ts';
 import { PolicyEvaluator } from '../quant/evaluator.ts';
 import type { Metric } from '../quant/metrics.ts';
 import type { SimulationBase } from '../quant/simulate.ts';
@@ -116,10 +116,7 @@ export function layerPolicyOf(policy: PolicyFile, layers: readonly Layer[], warn
 export function recordedSimulation(model: ModelProto, graph: Graph, layers: Layer[], policy: PolicyFile): SimulationBase {
   // policy.json writes the method as choiceLabel does: max, entropy, mse, percentile-99.99. The amax values are the
   // recorded ones whatever it says; the choice only labels the layers of the report.
-  const m = /^(max|percentile|entropy|mse)(?:-(\d+(?:\.\d+)?))?$/.exec(policy.calibration.method);
-  const defaultCalibration: CalibrationChoice = !m
-    ? { method: 'max' }
-    : m[1] === 'percentile' ? { method: 'percentile', percentile: m[2] !== undefined ? Number(m[2]) : 99.99 } : { method: m[1] as CalibrationChoice['method'] };
+  const defaultCalibration: CalibrationChoice = parseChoiceLabel(policy.calibration.method) ?? { method: 'max' };
   return { model, graph, layers, calibration: new RecordedCalibration(policy.calibration.amax), defaultCalibration };
 }
 

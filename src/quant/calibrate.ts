@@ -101,6 +101,13 @@ export function choiceLabel(c: CalibrationChoice): string {
   return c.method === 'percentile' ? `percentile-${c.percentile ?? 99.99}` : c.method;
 }
 
+/** choiceLabel's inverse (also `percentile:P`; a bare `percentile` is 99.99); undefined for anything else. */
+export function parseChoiceLabel(text: string): CalibrationChoice | undefined {
+  const m = /^\s*(max|mse|entropy|percentile)(?:[:-](\d+(?:\.\d+)?))?\s*$/.exec(text);
+  if (!m || (m[2] !== undefined && m[1] !== 'percentile')) return undefined;
+  return m[1] === 'percentile' ? { method: 'percentile', percentile: m[2] === undefined ? 99.99 : Number(m[2]) } : { method: m[1] as CalibrationChoice['method'] };
+}
+
 /** Calibrated statistics plus memoised amax per (tensor, method). */
 export class CalibrationTable {
   private readonly memo = new Map<string, number>();

@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { UserError } from '../errors.ts';
 import { withExperimentOptions, type ExperimentArgs } from '../cli/experiment.ts';
 import type { CalibrationChoice } from '../policy.ts';
+import { choiceLabel, parseChoiceLabel } from '../quant/calibrate.ts';
 import type { ActionOption } from '../../envs/types.ts';
 
 export const DEFAULT_EPISODES = 300;
@@ -59,14 +60,12 @@ export const DEFAULT_LAYER_CALIBRATION: string[] = ['mse'];
 
 /** `mse`, `max`, `entropy`, `percentile:99.999` (or `percentile-99.999`) -> a calibration choice. */
 export function parseCalibrationChoice(text: string): CalibrationChoice {
-  const m = /^\s*(max|mse|entropy|percentile)(?:[:\-](\d+(?:\.\d+)?))?\s*$/.exec(text);
-  if (!m || (m[2] !== undefined && m[1] !== 'percentile')) {
-    throw new UserError(`--layer-calibration ${text} is not a calibration; write max, mse, entropy or percentile:99.999 (or none)`);
+  const c = parseChoiceLabel(text);
+  if (!c) throw new UserError(`--layer-calibration ${text} is not a calibration; write max, mse, entropy or percentile:99.999 (or none)`);
+  if (c.method === 'percentile' && !(c.percentile! > 50 && c.percentile! <= 100)) {
+    throw new UserError(`--layer-calibration ${text}: the percentile must be above 50 and at most 100`);
   }
-  if (m[1] !== 'percentile') return { method: m[1] as CalibrationChoice['method'] };
-  const p = m[2] === undefined ? 99.99 : Number(m[2]);
-  if (!(p > 50 && p <= 100)) throw new UserError(`--layer-calibration ${text}: the percentile must be above 50 and at most 100`);
-  return { method: 'percentile', percentile: p };
+  return c;
 }
 
 /** `--layer-calibration` -> its calibration choices (`none` = no others); a bad entry is the user's to fix. */
@@ -81,10 +80,9 @@ export function parseLayerCalibration(extra: readonly string[] | undefined): Cal
  * default are dropped), mixed and FP16. A calibration changes the amax of the layer's input tensor, never the latency.
  */
 export function searchActions(choices: readonly CalibrationChoice[], defaultChoice: CalibrationChoice): ActionOption[] {
-  const same = (a: CalibrationChoice, b: CalibrationChoice) => a.method === b.method && (a.method !== 'percentile' || (a.percentile ?? 99.99) === (b.percentile ?? 99.99));
-  const others: CalibrationChoice[] = [];
-  for (const c of choices) if (!same(c, defaultChoice) && !others.some((o) => same(o, c))) others.push(c);
-  return [{ precision: 'int8' }, ...others.map((calibration) => ({ precision: 'int8' as const, calibration })), { precision: 'mixed' }, { precision: 'fp16' }];
+  const others = new Map<string, CalibrationChoice>();
+  for (const c of choices) if (choiceLabel(c) !== choiceLabel(defaultChoice)) others.set(choiceLabel(c), others.get(choiceLabel(c)) ?? c);
+  return [{ precision: 'int8' }, ...[...others.values()].map((calibration) => ({ precision: 'int8' as const, calibration })), { precision: 'mixed' }, { precision: 'fp16' }];
 }
 
 /** `90s`, `10m`, `1.5h`, or plain seconds -> milliseconds. */
