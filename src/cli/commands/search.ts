@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalOptions } from '../main.ts';
-import { withSearchOptions, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT, type SearchArgs } from '../../search/options.ts';
+import { withSearchOptions, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_TIME_LIMIT, type SearchArgs } from '../../search/options.ts';
 import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable, formatMacs } from '../table.ts';
 import { shellQuote } from '../../export/shell.ts';
@@ -14,6 +14,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
     withSearchOptions(y)
       .option('agent', { type: 'string', choices: [...AGENT_NAMES], default: 'dqn', describe: 'Search agent' })
       .option('resume', { type: 'boolean', describe: 'Continue the interrupted search in --out' })
+      .option('pareto-steps', { type: 'number', default: DEFAULT_LADDER_STEPS, describe: 'Most steps of the ladder in pareto/ (Pareto front of measured policies, fastest first, ending at all-FP16)' })
       .epilogue(`Defaults: --episodes ${DEFAULT_EPISODES}, --time-limit ${DEFAULT_TIME_LIMIT}, whichever ends first. Ctrl-C stops at the next evaluation, keeping the best policy; --resume continues.`)
       .example([
         ['$0 search', 'Run the built-in PP-OCRv4 recognition example end to end'],
@@ -59,6 +60,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
         subsetEvaluations: stats.subsetEvaluations,
         cacheHits: stats.cacheHits,
         files: outcome.files,
+        pareto: outcome.ladder ? outcome.ladder.map((s) => ({ ...s, dir: `${outDir}/pareto/${s.dir}` })) : null,
       };
       if (args.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
       else {
@@ -68,7 +70,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
             ? `best: ${setup.exp.metric.name} ${policy.metrics.score.toFixed(4)} (FP32 ${setup.env.fp32Score.toFixed(4)}, drop ${(100 * (policy.metrics.drop as number)).toFixed(2)} %), ${policy.metrics.latencyMs.toFixed(3)} ms on ${doc.target} (all-FP16 ${setup.env.fp16LatencyMs.toFixed(3)} ms, all-INT8 ${(doc.int8LatencyMs as number).toFixed(3)} ms), ${(100 * (doc.int8MacsShare as number)).toFixed(1)} % of MACs in int8/mixed`
             : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
           `${stats.evaluations} evaluations (+${stats.subsetEvaluations} screening runs, ${stats.cacheHits} cache hits)`,
-          `results in ${outDir}/ (${policy ? (status === 'done' ? 'policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, ...' : 'policy.json, history.jsonl, checkpoint.json, report.html') : 'history.jsonl, report.html'})`,
+          `results in ${outDir}/ (${policy ? (status === 'done' ? 'policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, pareto/, ...' : 'policy.json, history.jsonl, checkpoint.json, report.html') : 'history.jsonl, report.html'})`,
         ];
         if (policy) {
           const counts: Record<string, { n: number; macs: number }> = {};
