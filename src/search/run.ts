@@ -32,6 +32,7 @@ import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
 import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '../../agents/index.ts';
 import { progress } from '../cli/progress.ts';
+import type { RunMetrics } from '../monitor/metrics.ts';
 import { parseDuration, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
 export { DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from './options.ts';
 
@@ -133,7 +134,7 @@ export interface SearchSetup {
 }
 
 /** Builds experiment, latency model, analysis and environment for one agent's search. */
-export async function setupSearch(args: SearchArgs, agent: string, ui: ExperimentUi & { analysisFile?: string }, exp?: Experiment): Promise<SearchSetup> {
+export async function setupSearch(args: SearchArgs, agent: string, ui: ExperimentUi & { analysisFile?: string; monitor?: RunMetrics }, exp?: Experiment): Promise<SearchSetup> {
   if (args.agent !== undefined && !AGENT_NAMES.includes(agent as (typeof AGENT_NAMES)[number])) {
     throw new UserError(`unknown --agent "${agent}"; choose one of ${AGENT_NAMES.join(', ')}`);
   }
@@ -153,7 +154,8 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
     }
   } else if (AGENTS_WITH_SENSITIVITY.has(agent)) {
     const bar = progress('sensitivity analysis', { total: 2 * loaded.layers.length, quiet: ui.quiet });
-    analysis = await cachedAnalysis(exp, { samples: args['analysis-samples'] ?? 64, onProgress: (p) => bar.update(p.done, p.layer) });
+    const layerByName = new Map(loaded.layers.map((l) => [l.name, l]));
+    analysis = await cachedAnalysis(exp, { samples: args['analysis-samples'] ?? 64, onProgress: (p) => { bar.update(p.done, p.layer); ui.monitor?.analysisLayer(layerByName.get(p.layer)!, p.measured); } });
     bar.finish(`${loaded.layers.length} layers`);
   }
   const layerNames = loaded.layers.map((l) => l.name);
@@ -282,6 +284,8 @@ export interface SearchOutcome {
 export interface RunUi extends ExperimentUi {
   /** Called once the run can be interrupted cleanly (the SIGINT handler is the caller's). */
   onReady?: (interrupt: () => void) => void;
+  /** The live metrics of --metrics-port. */
+  monitor?: RunMetrics;
 }
 
 export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutcome> {
@@ -372,6 +376,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
     const best = chosenRecord();
     bar.status(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms · ${env.stats.evaluations} evals` : `${env.stats.evaluations} evals, nothing feasible yet`);
   };
+  ui.monitor?.watchSearch(setup, agentName, target);
   ui.onReady?.(() => { evaluator.interrupted = true; });
 
   const agent = createAgent(agentName, {

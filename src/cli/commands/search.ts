@@ -4,6 +4,7 @@ import { withSearchOptions, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_TIME
 import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable, formatMacs } from '../table.ts';
 import { shellQuote } from '../../export/shell.ts';
+import { monitored, withMetricsPort } from '../../monitor/cli.ts';
 
 type Args = GlobalOptions & SearchArgs;
 
@@ -11,7 +12,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
   command: 'search',
   describe: 'Search per-layer precisions (the built-in example when no --model)',
   builder: (y) =>
-    withSearchOptions(y)
+    withMetricsPort(withSearchOptions(y))
       .option('agent', { type: 'string', choices: [...AGENT_NAMES], default: 'dqn', describe: 'Search agent' })
       .option('resume', { type: 'boolean', describe: 'Continue the interrupted search in --out' })
       .option('pareto-steps', { type: 'number', default: DEFAULT_LADDER_STEPS, describe: 'Most steps of the ladder in pareto/ (Pareto front of measured policies, fastest first, ending at all-FP16)' })
@@ -40,7 +41,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
     };
     process.on('SIGINT', onSigint);
     try {
-      const outcome = await runSearch(args, { quiet, log, onReady: (i) => { interrupt = i; if (interrupts > 0) i(); } });
+      const outcome = await monitored('search', args, log, (monitor) => runSearch(args, { quiet, log, monitor, onReady: (i) => { interrupt = i; if (interrupts > 0) i(); } }));
       const { setup, policy, status, outDir } = outcome;
       const stats = setup.env.stats;
       const doc = {
