@@ -33,6 +33,7 @@ import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
 import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '../../agents/index.ts';
 import { progress } from '../cli/progress.ts';
 import type { RunMetrics } from '../monitor/metrics.ts';
+import { grafanaDashboardJson } from '../monitor/grafana.ts';
 import { parseDuration, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
 export { DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from './options.ts';
 
@@ -331,6 +332,9 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   // Only now: a search refused during setup (bad data, infeasible budget) must not leave a folder that "already holds a search".
   writeCheckpoint('running', restored.length);
   if (!args.resume) writeFileAtomic(historyPath, '');
+  // Written first, so that the dashboard can be imported while the search runs (--metrics-port).
+  const dashboardPath = join(outDir, 'grafana-dashboard.json');
+  writeFileAtomic(dashboardPath, grafanaDashboardJson());
   const { exp, env, evaluator } = setup;
   for (const line of restored) evaluator.remember(line);
   if (setup.analysis && !args.analysis && !existsSync(savedAnalysis)) {
@@ -401,7 +405,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
   savePolicy();
   writeCheckpoint(status, measured, bestKey);
-  const files = [join(outDir, 'history.jsonl'), checkpointPath];
+  const files = [join(outDir, 'history.jsonl'), checkpointPath, dashboardPath];
   let policy: PolicyFile | undefined;
   const exportInputs = (p: PolicyFile): ExportInputs => ({
     policy: p, layers: exp.loaded.layers, graph: exp.loaded.graph,
