@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultDashboard } from '@grafana/schema';
@@ -31,6 +32,28 @@ test('the metrics server: /metrics on 127.0.0.1 in the text format, 404 and 405 
   await server.close();
   await assert.rejects(fetch(server.url), 'nothing listens once closed');
   for (const bad of [-1, 65536, 1.5, Number.NaN]) assert.throws(() => checkMetricsPort(bad), /--metrics-port must be a port number from 1 to 65535/);
+});
+
+test('a scrape is answered while the command\'s own thread is busy: with the metrics as of the last moment it was free', async () => {
+  const metrics = new RunMetrics('analyze');
+  metrics.describeRun({ model: 'before.onnx', metric: 'top1' });
+  const server = await startMetricsServer(metrics, 0);
+  assert.equal(parseExposition(await (await fetch(server.url)).text()).get('trtmix_run_info')!.samples[0].labels.model, 'before.onnx');
+  metrics.describeRun({ model: 'after.onnx', metric: 'top1' });
+  // Another process scrapes while this thread is blocked for 4 s (as by a long synchronous step of a search).
+  const child = spawn(process.execPath, ['-e', `fetch(${JSON.stringify(server.url)}).then((r) => r.text()).then((t) => console.log(JSON.stringify({ at: Date.now(), body: t })))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise((r) => child.on('close', r));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+  const unblocked = Date.now();
+  await exited;
+  const answer = JSON.parse(out) as { at: number; body: string };
+  assert.ok(answer.at < unblocked, `answered ${answer.at - unblocked} ms after the thread was free again`);
+  const model = parseExposition(answer.body).get('trtmix_run_info')!.samples[0].labels.model;
+  assert.ok(['before.onnx', 'after.onnx'].includes(model), 'the last metrics the thread gave');
+  assert.equal(parseExposition(await (await fetch(server.url)).text()).get('trtmix_run_info')!.samples[0].labels.model, 'after.onnx', 'fresh again once the thread is free');
+  await server.close();
 });
 
 test('a search serves progress, best policy, evaluations and per-layer metrics at --metrics-port while it runs, and stops serving when it ends', async () => {
