@@ -1,7 +1,8 @@
 /**
  * One search, top to bottom: the experiment (model, data, calibration, evaluator), the latency model, the
  * sensitivity analysis, the PrecisionEnv and the agent; every measured policy appended to history.jsonl, the best
- * feasible policy saved atomically whenever it improves, exports and report.html at the end.
+ * feasible policy saved atomically whenever it improves, exports, the ladder of policies (pareto/) and report.html at
+ * the end; grafana-dashboard.json at the start.
  *
  * Interrupting (SIGINT) stops at the next evaluation: the best policy is already on disk, history.jsonl holds every
  * measurement, and checkpoint.json marks the run interrupted. `--resume` replays the run deterministically from the

@@ -78,6 +78,11 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
           for (const l of policy.layers) { counts[l.precision] ??= { n: 0, macs: 0 }; counts[l.precision].n++; counts[l.precision].macs += l.macs; }
           lines.push('', formatTable(['precision', 'layers', 'MACs'], Object.entries(counts).map(([p, c]) => [p, c.n, formatMacs(c.macs)]), ['l', 'r', 'r']));
         }
+        if (outcome.ladder) {
+          const mark = (s: (typeof outcome.ladder)[number]) => [s.chosen ? 'chosen' : '', s.allFp16 ? 'all FP16' : '', s.feasible ? '' : 'breaks a constraint'].filter(Boolean).join(', ');
+          lines.push('', `ladder of policies in ${outDir}/pareto/, fastest first (trtmix replay ${outDir}/pareto/index.json scores them on new data):`);
+          lines.push(formatTable(['step', setup.exp.metric.name, 'latency ms', 'int8 MACs', ''], outcome.ladder.map((s) => [s.dir, s.score.toFixed(4), s.latencyMs.toFixed(3), `${(100 * s.int8MacsShare).toFixed(1)} %`, mark(s)]), ['l', 'r', 'r', 'r', 'l']));
+        }
         process.stdout.write(`${lines.join('\n')}\n`);
       }
       if (status === 'interrupted') process.exitCode = 130;
