@@ -99,6 +99,7 @@ test('every search writes pareto/: the measured front, each step with its policy
   }
   const chosen = steps.find((s) => s.chosen)!;
   assert.deepEqual(readJson(join(run, 'pareto', chosen.dir, 'policy.json')), readJson(join(run, 'policy.json')), 'the chosen step is the run\'s policy.json');
+  assert.equal(JSON.parse(readFileSync(join(run, 'grafana-dashboard.json'), 'utf8')).uid, 'trtmix-monitor', 'the dashboard is in every search output, --metrics-port or not');
   const html = readFileSync(join(run, 'report.html'), 'utf8');
   for (const s of steps) assert.ok(html.includes(`href="pareto/${s.dir}/policy.json"`), `report.html links ${s.dir}`);
 

@@ -129,7 +129,7 @@ export function grafanaDashboard(): Dashboard {
       { expr: `sum by (agent) (rate(${METRIC.evaluationSeconds}_sum{${AGENT}}[$__rate_interval])) / sum by (agent) (rate(${METRIC.evaluationSeconds}_count{${AGENT}}[$__rate_interval]))`, legend: 'mean {{agent}}' },
     ], unit('s')),
     heatmap(10, 'Per-layer quantization error (MSE of the output, layer alone in INT8)', { x: 0, y: 22, w: 12, h: 12 }, layerGauge('mse'),
-      'One row per quantizable layer, in model order; filled in as the sensitivity analysis measures the layers.'),
+      'One row per quantizable layer (its index and name); filled in as the sensitivity analysis measures the layers.'),
     heatmap(11, 'Per-layer sensitivity (metric drop, layer alone in INT8)', { x: 12, y: 22, w: 12, h: 12 }, layerGauge('int8Drop'),
       'Relative drop of the metric with only this layer in INT8; hot rows are the layers to keep in FP16.'),
     panel(12, 'timeseries', 'Best policy: layers per precision', { x: 0, y: 34, w: 8, h: 10 }, [

@@ -2,7 +2,7 @@
  * One search, top to bottom: the experiment (model, data, calibration, evaluator), the latency model, the
  * sensitivity analysis, the PrecisionEnv and the agent; every measured policy appended to history.jsonl, the best
  * feasible policy saved atomically whenever it improves, exports, the ladder of policies (pareto/) and report.html at
- * the end; grafana-dashboard.json at the start.
+ * the end (grafana-dashboard.json too, or at the start with --metrics-port).
  *
  * Interrupting (SIGINT) stops at the next evaluation: the best policy is already on disk, history.jsonl holds every
  * measurement, and checkpoint.json marks the run interrupted. `--resume` replays the run deterministically from the
@@ -333,9 +333,10 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   // Only now: a search refused during setup (bad data, infeasible budget) must not leave a folder that "already holds a search".
   writeCheckpoint('running', restored.length);
   if (!args.resume) writeFileAtomic(historyPath, '');
-  // Written first, so that the dashboard can be imported while the search runs (--metrics-port).
   const dashboardPath = join(outDir, 'grafana-dashboard.json');
-  writeFileAtomic(dashboardPath, grafanaDashboardJson());
+  const writeDashboard = () => writeFileAtomic(dashboardPath, grafanaDashboardJson());
+  // With --metrics-port it is wanted while the search runs; otherwise it comes with the other outputs at the end.
+  if (ui.monitor) writeDashboard();
   const { exp, env, evaluator } = setup;
   for (const line of restored) evaluator.remember(line);
   if (setup.analysis && !args.analysis && !existsSync(savedAnalysis)) {
@@ -406,6 +407,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
   savePolicy();
   writeCheckpoint(status, measured, bestKey);
+  if (!ui.monitor) writeDashboard();
   const files = [join(outDir, 'history.jsonl'), checkpointPath, dashboardPath];
   let policy: PolicyFile | undefined;
   const exportInputs = (p: PolicyFile): ExportInputs => ({
