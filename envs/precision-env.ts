@@ -319,11 +319,13 @@ export class PrecisionEnv implements Env<Float32Array> {
    * baseline agents that reason about whole policies call directly. Concurrent requests for one policy
    * share one measurement. A policy over the latency budget is priced but not scored, unless
    * `evenOverBudget` asks for its score anyway (sensitivity probes, Polygraphy-style accuracy checks).
+   * `confirm` scores it on the full data whatever screening and the budget would decide (the ladder's safe end).
    */
-  evaluatePolicy(policy: LayerPolicy, opts: { evenOverBudget?: boolean } = {}): Promise<EvaluationRecord> {
+  evaluatePolicy(policy: LayerPolicy, opts: { evenOverBudget?: boolean; confirm?: boolean } = {}): Promise<EvaluationRecord> {
     const key = policyKey(this.layerNames, policy);
     const cached = this.ledger.get(key);
-    const upgrade = cached !== undefined && !cached.scored && opts.evenOverBudget === true;
+    const confirm = opts.confirm === true;
+    const upgrade = cached !== undefined && ((!cached.scored && (opts.evenOverBudget === true || confirm)) || (!cached.confirmed && confirm));
     if (cached && !upgrade) {
       this.ledger.stats.cacheHits++;
       return Promise.resolve(cached);
@@ -333,7 +335,7 @@ export class PrecisionEnv implements Env<Float32Array> {
       this.ledger.stats.cacheHits++;
       return p;
     }
-    p = this.measure(key, policy, opts.evenOverBudget === true).finally(() => this.pending.delete(key));
+    p = this.measure(key, policy, opts.evenOverBudget === true || confirm, confirm, cached?.subsetScore).finally(() => this.pending.delete(key));
     this.pending.set(key, p);
     return p;
   }
@@ -354,7 +356,7 @@ export class PrecisionEnv implements Env<Float32Array> {
     }
   }
 
-  private async measure(key: string, policy: LayerPolicy, evenOverBudget: boolean): Promise<EvaluationRecord> {
+  private async measure(key: string, policy: LayerPolicy, evenOverBudget: boolean, confirm = false, screened?: number): Promise<EvaluationRecord> {
     const started = performance.now();
     const actions = this.actionsFromPolicy(policy);
     const latencyMs = await this.latencyOf(policy);
@@ -364,7 +366,7 @@ export class PrecisionEnv implements Env<Float32Array> {
     if (overBudget && !this.o.scoreOverBudget && !evenOverBudget) {
       stats.skippedOverBudget++;
       record = this.makeRecord(key, policy, actions, latencyMs, undefined, false, 0, started);
-    } else if (this.subset) {
+    } else if (this.subset && !confirm) {
       const { score: subsetScore } = await this.o.evaluator.evaluate(policy, { subset: true });
       stats.subsetEvaluations++;
       record = this.makeRecord(key, policy, actions, latencyMs, subsetScore, false, 0, started);
@@ -381,6 +383,8 @@ export class PrecisionEnv implements Env<Float32Array> {
       const { score } = await this.o.evaluator.evaluate(policy);
       stats.evaluations++;
       record = this.makeRecord(key, policy, actions, latencyMs, score, true, stats.evaluations, started);
+      if (screened !== undefined) record.subsetScore = screened;
+      if (!record.feasible) this.contenders.delete(key);
     }
     this.ledger.put(record);
     this.o.onEvaluation?.(record);

@@ -123,6 +123,8 @@ export interface AnalyzeProgress {
   done: number;
   total: number;
   layer: string;
+  /** What the run just finished measured of that layer (for live metrics before the analysis is complete). */
+  measured: Partial<Pick<LayerAnalysis, 'int8Score' | 'int8Drop' | 'leaveOneOutScore' | 'leaveOneOutDrop' | 'mse' | 'sqnrDb' | 'kl' | 'histogramOverlap'>>;
 }
 
 export interface AnalyzeOptions {
@@ -216,7 +218,7 @@ interface SweepContext {
   reference: SampleOutputs[];
   labels?: unknown[];
   outputNames: string[];
-  onLayerDone: (layer: Layer) => void;
+  onLayerDone: (layer: Layer, run: LayerRun) => void;
 }
 
 /**
@@ -257,7 +259,7 @@ async function sweep(ctx: SweepContext, fixed: LayerPolicy, policyFor: (l: Layer
       run.comparison = comparison.result();
     }
     runs.set(l.name, run);
-    ctx.onLayerDone(l);
+    ctx.onLayerDone(l, run);
   }
   return runs;
 }
@@ -297,18 +299,24 @@ export async function analyzeLayers(subject: AnalysisSubject, opts: AnalyzeOptio
   let done = 0;
   const total = 2 * base.layers.length;
   let phase: AnalyzeProgress['phase'] = 'int8';
+  const hib = metric.higherIsBetter;
+  const leaveOneOutDrop = (score: number) => scoreDrop(int8Score, fp32Score, hib) - scoreDrop(score, fp32Score, hib);
+  const measured = (run: LayerRun): AnalyzeProgress['measured'] => {
+    if (phase === 'leave-one-out') return { leaveOneOutScore: run.score, leaveOneOutDrop: leaveOneOutDrop(run.score) };
+    const c = run.comparison;
+    return { int8Score: run.score, int8Drop: scoreDrop(run.score, fp32Score, hib), ...(c ? { mse: c.mse, sqnrDb: c.sqnrDb, kl: c.kl, histogramOverlap: c.histogramOverlap } : {}) };
+  };
   const ctx: SweepContext = {
     subject, samples, statsSamples, labels, reference,
     batchSize: opts.batchSize ?? subject.batchSize ?? 16,
     cuts: (opts.cuts ?? true) && !hasSubgraphs(base.model),
     outputNames: (base.model.graph!.output ?? []).map((o) => o.name!),
-    onLayerDone: (l) => opts.onProgress?.({ phase, done: ++done, total, layer: l.name }),
+    onLayerDone: (l, run) => opts.onProgress?.({ phase, done: ++done, total, layer: l.name, measured: measured(run) }),
   };
   const alone = await sweep(ctx, {}, (l) => ({ [l.name]: { precision: 'int8' } }), true);
   phase = 'leave-one-out';
   const leaveOut = await sweep(ctx, allInt8, (l) => ({ ...allInt8, [l.name]: { precision: 'fp32' } }), false);
 
-  const hib = metric.higherIsBetter;
   const layers: LayerAnalysis[] = base.layers.map((l) => {
     const a = alone.get(l.name)!;
     const c = a.comparison!;
@@ -321,7 +329,7 @@ export async function analyzeLayers(subject: AnalysisSubject, opts: AnalyzeOptio
       int8Score: a.score,
       int8Drop: scoreDrop(a.score, fp32Score, hib),
       leaveOneOutScore: loo,
-      leaveOneOutDrop: scoreDrop(int8Score, fp32Score, hib) - scoreDrop(loo, fp32Score, hib),
+      leaveOneOutDrop: leaveOneOutDrop(loo),
       mse: c.mse, sqnrDb: c.sqnrDb, kl: c.kl, histogramOverlap: c.histogramOverlap,
       outlierFraction: features.outlierFraction,
       outputOutlierFraction: features.outputOutlierFraction,

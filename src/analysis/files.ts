@@ -9,7 +9,7 @@ import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../fs.ts';
 import { renderAnalysisReport } from '../report/index.ts';
 import type { AnalysisInput, ReportFiles } from '../report/types.ts';
-import { ANALYSIS_VERSION, rankLayers, scoreDrop, type Analysis, type LayerAnalysis } from './analyze.ts';
+import { ANALYSIS_VERSION, KL_FLAG, OVERLAP_FLAG, rankLayers, scoreDrop, type Analysis, type LayerAnalysis } from './analyze.ts';
 import { formatExposition, type PromFamily } from './prometheus.ts';
 
 /** The report module's view of an analysis (its heatmap and ranked table). */
@@ -77,25 +77,34 @@ export function analysisMarkdown(a: Analysis): string {
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * The per-layer gauges of an analysis, by the field of LayerAnalysis each reads: metrics.prom writes them, and the
+ * live /metrics of a running command (src/monitor) serves the same names as the layers are measured.
+ */
+export const LAYER_GAUGES = [
+  { name: 'trtmix_layer_int8_drop', field: 'int8Drop', help: 'Metric drop with only this layer in INT8 (relative to the FP32 score, absolute where that is 0; positive is worse).' },
+  { name: 'trtmix_layer_leave_one_out_drop', field: 'leaveOneOutDrop', help: 'Metric recovered by keeping only this layer out of all-INT8 (in the units of trtmix_layer_int8_drop).' },
+  { name: 'trtmix_quantization_error', field: 'mse', help: 'Mean squared error of the layer output, INT8 alone vs FP32.' },
+  { name: 'trtmix_layer_sqnr_db', field: 'sqnrDb', help: 'Signal-to-quantization-noise ratio of the layer output in dB.' },
+  { name: 'trtmix_kl_divergence', field: 'kl', help: `KL divergence (nats) of the FP32 vs INT8 output histograms; flagged above ${KL_FLAG}.` },
+  { name: 'trtmix_histogram_overlap', field: 'histogramOverlap', help: `Overlap sum(min(h_fp32, h_int8)) / sum(h_fp32) of the output histograms; flagged below ${OVERLAP_FLAG}.` },
+  { name: 'trtmix_outlier_fraction', field: 'outlierFraction', help: 'Share of the layer input beyond mean +- 4 std on the calibration set.' },
+  { name: 'trtmix_clipped_fraction', field: 'clippedFraction', help: 'Share of the layer input beyond its amax under the default calibration.' },
+  { name: 'trtmix_range_waste', field: 'rangeWaste', help: 'Share of the symmetric int8 range of the layer output that its values never reach.' },
+  { name: 'trtmix_layer_sensitivity_rank', field: 'rank', help: 'Rank of the layer by sensitivity, 1 = most sensitive.' },
+] as const satisfies ReadonlyArray<{ name: string; field: keyof LayerAnalysis; help: string }>;
+
+/** The labels every per-layer sample carries. */
+export function layerLabels(l: Pick<LayerAnalysis, 'name' | 'op' | 'index'>): { layer: string; op: string; index: string } {
+  return { layer: l.name, op: l.op, index: String(l.index) };
+}
+
 export function analysisMetrics(a: Analysis): string {
-  const perLayer = (name: string, help: string, value: (l: LayerAnalysis) => number): PromFamily => ({
-    name, help, type: 'gauge',
-    samples: a.layers.map((l) => ({ labels: { layer: l.name, op: l.op, index: String(l.index) }, value: value(l) })),
-  });
   const metric = { metric: a.metric.name };
   return formatExposition([
     { name: 'trtmix_fp32_score', help: 'Metric of the FP32 model on the analysis samples.', type: 'gauge', samples: [{ labels: metric, value: a.fp32Score }] },
     { name: 'trtmix_int8_score', help: 'Metric with every quantizable layer in INT8 on the analysis samples.', type: 'gauge', samples: [{ labels: metric, value: a.int8Score }] },
-    perLayer('trtmix_layer_int8_drop', `Metric drop with only this layer in INT8 (${a.drop}; positive is worse).`, (l) => l.int8Drop),
-    perLayer('trtmix_layer_leave_one_out_drop', `Metric recovered by keeping only this layer out of all-INT8 (${a.drop}).`, (l) => l.leaveOneOutDrop),
-    perLayer('trtmix_quantization_error', 'Mean squared error of the layer output, INT8 alone vs FP32.', (l) => l.mse),
-    perLayer('trtmix_layer_sqnr_db', 'Signal-to-quantization-noise ratio of the layer output in dB.', (l) => l.sqnrDb),
-    perLayer('trtmix_kl_divergence', `KL divergence (nats) of the FP32 vs INT8 output histograms; flagged above ${a.thresholds.kl}.`, (l) => l.kl),
-    perLayer('trtmix_histogram_overlap', `Overlap sum(min(h_fp32, h_int8)) / sum(h_fp32) of the output histograms; flagged below ${a.thresholds.histogramOverlap}.`, (l) => l.histogramOverlap),
-    perLayer('trtmix_outlier_fraction', 'Share of the layer input beyond mean +- 4 std on the calibration set.', (l) => l.outlierFraction),
-    perLayer('trtmix_clipped_fraction', 'Share of the layer input beyond its amax under the default calibration.', (l) => l.clippedFraction),
-    perLayer('trtmix_range_waste', 'Share of the symmetric int8 range of the layer output that its values never reach.', (l) => l.rangeWaste),
-    perLayer('trtmix_layer_sensitivity_rank', 'Rank of the layer by sensitivity, 1 = most sensitive.', (l) => l.rank),
+    ...LAYER_GAUGES.map((g): PromFamily => ({ name: g.name, help: g.help, type: 'gauge', samples: a.layers.map((l) => ({ labels: layerLabels(l), value: l[g.field] })) })),
     {
       name: 'trtmix_layer_input_amax', help: 'amax of the layer input under each calibration method.', type: 'gauge',
       samples: a.layers.flatMap((l) => Object.entries(l.inputAmax).map(([method, value]) => ({ labels: { layer: l.name, index: String(l.index), method }, value }))),

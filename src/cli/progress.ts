@@ -63,6 +63,27 @@ export function formatRate(done: number, elapsedMs: number, unit = 'it'): string
   return `${(perSecond * 60).toPrecision(3)} ${unit}/min`;
 }
 
+/** What a progress listener sees on every update of every reporter. */
+export interface ProgressSnapshot {
+  label: string;
+  done: number;
+  total?: number;
+  elapsedMs: number;
+  etaMs?: number;
+  finished: boolean;
+}
+
+const listeners = new Set<(p: ProgressSnapshot) => void>();
+
+/**
+ * Every reporter's updates, quiet or not, go to `listener` until the returned function is called: the live
+ * /metrics of a run (--metrics-port) shows the same progress as the terminal, without each caller wiring it.
+ */
+export function observeProgress(listener: (p: ProgressSnapshot) => void): () => void {
+  listeners.add(listener);
+  return () => { listeners.delete(listener); };
+}
+
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const BAR_WIDTH = 24;
 
@@ -107,6 +128,7 @@ export class Progress {
     if (this.finished) return;
     this.done = done;
     if (status !== undefined) this.statusText = status;
+    this.notify();
     this.render(false);
   }
 
@@ -117,6 +139,7 @@ export class Progress {
   /** For work whose size becomes known late (e.g. after the first episode). */
   setTotal(total: number | undefined): void {
     this.total = total;
+    this.notify();
     this.render(false);
   }
 
@@ -136,6 +159,7 @@ export class Progress {
     if (this.finished) return;
     if (status !== undefined) this.statusText = status;
     this.finished = true;
+    this.notify();
     if (this.quiet) return;
     const line = this.line(true);
     this.stream.write(this.tty ? `\r\x1b[K${line}\n` : `${line}\n`);
@@ -147,6 +171,12 @@ export class Progress {
 
   etaMs(): number | undefined {
     return estimateEtaMs(this.done, this.total, this.elapsedMs(), this.timeLimitMs);
+  }
+
+  private notify(): void {
+    if (listeners.size === 0) return;
+    const snapshot: ProgressSnapshot = { label: this.label, done: this.done, total: this.total, elapsedMs: this.elapsedMs(), etaMs: this.etaMs(), finished: this.finished };
+    for (const listener of listeners) listener(snapshot);
   }
 
   private render(force: boolean): void {

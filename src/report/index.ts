@@ -120,6 +120,22 @@ function baselinesTable(input: SearchReportInput): string {
   return `<section><h2>Agent and baselines</h2>${note}${table(['agent', 'score', 'latency (ms)', 'reward', 'feasible'], rows)}</section>`;
 }
 
+/** Links to pareto/: each step's policy and the files to build its engine from. */
+function ladderTable(input: SearchReportInput): string {
+  if (!input.ladder || input.ladder.length === 0) return '';
+  const link = (dir: string, file: string) => `<a href="${escapeHtml(`pareto/${dir}/${file}`)}">${escapeHtml(file)}</a>`;
+  const rows: Cell[][] = input.ladder.map((s, i) => [
+    String(i + 1),
+    { html: `<a href="${escapeHtml(`pareto/${s.dir}/`)}">${escapeHtml(s.dir)}</a>${s.chosen ? ' (chosen)' : ''}${s.allFp16 ? ' (all FP16)' : ''}${s.feasible ? '' : ' <span class="bad">breaks a constraint</span>'}` },
+    s.score,
+    s.latencyMs,
+    `${formatNumber(s.latencyMs / input.fp16LatencyMs)}×`,
+    `${formatNumber(100 * s.int8MacsShare)} %`,
+    { html: ['policy.json', 'trtexec.txt', 'build_engine.py', 'model.qdq.onnx'].map((f) => link(s.dir, f)).join(' · ') },
+  ]);
+  return `<section id="ladder"><h2>Ladder of policies (pareto/)</h2><p class="sub">The Pareto front of the measured feasible policies, fastest first, ending at all-FP16; each step has its policy and every export in its folder (<a href="pareto/index.json">pareto/index.json</a> lists them). For a latency budget, take the slowest step within it; to switch at run time, keep the engines of neighbouring steps. <code>trtmix replay pareto/index.json</code> scores every step on new data.</p>${table(['#', 'step', 'score', 'latency (ms)', 'vs all-FP16', 'int8 MACs', 'files'], rows)}</section>`;
+}
+
 function layersTable(input: SearchReportInput): string {
   const rows: Cell[][] = input.layers.map((l, i) => [String(i + 1), l.name, l.op, macsCell(l.macs), precisionBadge(l.precision)]);
   return `<details><summary>Layers of the best policy (${input.layers.length})</summary>${table(['#', 'layer', 'op', 'MACs', 'precision'], rows)}</details>`;
@@ -185,6 +201,7 @@ export async function renderSearchReport(input: SearchReportInput, outDir: strin
     `<section><h2>Summary</h2>${summaryTable(input, summary)}</section>`,
     sections(rendered),
     baselinesTable(input),
+    ladderTable(input),
     layersTable(input),
   ].join('\n');
   const subtitle = `${input.model.path} · target ${input.target} · agent ${input.agent} · seed ${input.seed}`;

@@ -86,6 +86,20 @@ export interface SearchReportInput {
   history: HistoryPoint[];
   baselines: BaselinePoint[];
   sensitivity?: AnalysisInput;
+  /** The ladder of policies in pareto/ (pareto/index.json), fastest first. */
+  ladder?: LadderEntry[];
+}
+
+/** One step of pareto/index.json, as the report links it. */
+export interface LadderEntry {
+  /** Folder of the step, relative to pareto/. */
+  dir: string;
+  score: number;
+  latencyMs: number;
+  int8MacsShare: number;
+  feasible: boolean;
+  chosen: boolean;
+  allFp16: boolean;
 }
 
 /** What a render wrote, for the caller to log. */

@@ -8,6 +8,8 @@ import type { ActionOption } from '../../envs/types.ts';
 
 export const DEFAULT_EPISODES = 300;
 export const DEFAULT_TIME_LIMIT = '15m';
+/** Most steps of the ladder in pareto/: enough to switch in small moves, few enough to keep on disk. */
+export const DEFAULT_LADDER_STEPS = 8;
 
 export interface SearchArgs extends ExperimentArgs {
   target?: string;
@@ -26,6 +28,8 @@ export interface SearchArgs extends ExperimentArgs {
   analysis?: string;
   'analysis-samples'?: number;
   'layer-calibration'?: string[];
+  'pareto-steps'?: number;
+  'metrics-port'?: number;
   report?: boolean;
   json?: boolean;
   quiet?: boolean;

@@ -1,7 +1,8 @@
 /**
  * One search, top to bottom: the experiment (model, data, calibration, evaluator), the latency model, the
  * sensitivity analysis, the PrecisionEnv and the agent; every measured policy appended to history.jsonl, the best
- * feasible policy saved atomically whenever it improves, exports and report.html at the end.
+ * feasible policy saved atomically whenever it improves, exports, the ladder of policies (pareto/) and report.html at
+ * the end (grafana-dashboard.json too, or at the start with --metrics-port).
  *
  * Interrupting (SIGINT) stops at the next evaluation: the best policy is already on disk, history.jsonl holds every
  * measurement, and checkpoint.json marks the run interrupted. `--resume` replays the run deterministically from the
@@ -22,7 +23,8 @@ import { resolveAmax } from '../quant/simulate.ts';
 import { choiceLabel } from '../quant/calibrate.ts';
 import { sha256Hex } from '../export/policy-file.ts';
 import { searchDataRecord } from '../export/replay.ts';
-import { writeExports } from '../export/index.ts';
+import { writeExports, type ExportInputs } from '../export/index.ts';
+import { measureSafeEnd, writeParetoLadder, type LadderStep } from './pareto.ts';
 import { renderSearchReport } from '../report/index.ts';
 import type { SearchReportInput, HistoryPoint, BaselinePoint } from '../report/types.ts';
 import { PrecisionEnv } from '../../envs/precision-env.ts';
@@ -31,7 +33,9 @@ import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
 import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '../../agents/index.ts';
 import { progress } from '../cli/progress.ts';
-import { parseDuration, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
+import type { RunMetrics } from '../monitor/metrics.ts';
+import { grafanaDashboardJson } from '../monitor/grafana.ts';
+import { parseDuration, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
 export { DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from './options.ts';
 
 const AGENTS_WITH_SENSITIVITY = new Set(['dqn', 'rules', 'knapsack', 'greedy']);
@@ -132,7 +136,7 @@ export interface SearchSetup {
 }
 
 /** Builds experiment, latency model, analysis and environment for one agent's search. */
-export async function setupSearch(args: SearchArgs, agent: string, ui: ExperimentUi & { analysisFile?: string }, exp?: Experiment): Promise<SearchSetup> {
+export async function setupSearch(args: SearchArgs, agent: string, ui: ExperimentUi & { analysisFile?: string; monitor?: RunMetrics }, exp?: Experiment): Promise<SearchSetup> {
   if (args.agent !== undefined && !AGENT_NAMES.includes(agent as (typeof AGENT_NAMES)[number])) {
     throw new UserError(`unknown --agent "${agent}"; choose one of ${AGENT_NAMES.join(', ')}`);
   }
@@ -152,7 +156,8 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
     }
   } else if (AGENTS_WITH_SENSITIVITY.has(agent)) {
     const bar = progress('sensitivity analysis', { total: 2 * loaded.layers.length, quiet: ui.quiet });
-    analysis = await cachedAnalysis(exp, { samples: args['analysis-samples'] ?? 64, onProgress: (p) => bar.update(p.done, p.layer) });
+    const layerByName = new Map(loaded.layers.map((l) => [l.name, l]));
+    analysis = await cachedAnalysis(exp, { samples: args['analysis-samples'] ?? 64, onProgress: (p) => { bar.update(p.done, p.layer); ui.monitor?.analysisLayer(layerByName.get(p.layer)!, p.measured); } });
     bar.finish(`${loaded.layers.length} layers`);
   }
   const layerNames = loaded.layers.map((l) => l.name);
@@ -274,11 +279,15 @@ export interface SearchOutcome {
   result?: SearchResult;
   setup: SearchSetup;
   files: string[];
+  /** pareto/index.json as written (a finished search). */
+  ladder?: LadderStep[];
 }
 
 export interface RunUi extends ExperimentUi {
   /** Called once the run can be interrupted cleanly (the SIGINT handler is the caller's). */
   onReady?: (interrupt: () => void) => void;
+  /** The live metrics of --metrics-port. */
+  monitor?: RunMetrics;
 }
 
 export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutcome> {
@@ -287,6 +296,8 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   const config = runConfig(args, agentName);
   const checkpointPath = join(outDir, 'checkpoint.json');
   const historyPath = join(outDir, 'history.jsonl');
+  const ladderSteps = args['pareto-steps'] ?? DEFAULT_LADDER_STEPS;
+  if (!Number.isInteger(ladderSteps) || ladderSteps < 2) throw new UserError(`--pareto-steps must be a whole number >= 2 (the fastest step and the all-FP16 end), got ${ladderSteps}`);
   let restored: HistoryLine[] = [];
   let startedAt = new Date().toISOString();
   if (args.resume) {
@@ -322,6 +333,10 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   // Only now: a search refused during setup (bad data, infeasible budget) must not leave a folder that "already holds a search".
   writeCheckpoint('running', restored.length);
   if (!args.resume) writeFileAtomic(historyPath, '');
+  const dashboardPath = join(outDir, 'grafana-dashboard.json');
+  const writeDashboard = () => writeFileAtomic(dashboardPath, grafanaDashboardJson());
+  // With --metrics-port it is wanted while the search runs; otherwise it comes with the other outputs at the end.
+  if (ui.monitor) writeDashboard();
   const { exp, env, evaluator } = setup;
   for (const line of restored) evaluator.remember(line);
   if (setup.analysis && !args.analysis && !existsSync(savedAnalysis)) {
@@ -341,8 +356,11 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   const target = args.target ?? 't4';
   const bar = progress(`search (${agentName})`, { total: agentName === 'dqn' || agentName === 'random' ? episodes : args['max-evaluations'], timeLimitMs, quiet: ui.quiet });
 
+  // The agent's choice; once it has finished, the ladder's own measurement (all-FP16) never replaces it.
+  let chosen: { record: EvaluationRecord | undefined } | undefined;
+  const chosenRecord = () => (chosen ? chosen.record : env.best);
   const savePolicy = () => {
-    const best = env.best;
+    const best = chosenRecord();
     if (!best || best.key === bestKey) return;
     bestKey = best.key;
     const file = policyFileOf(setup, best, { agent: agentName, seed: exp.seed, evaluations: env.stats.evaluations, seconds: (performance.now() - started) / 1000, target, int8LatencyMs: int8Latency });
@@ -361,9 +379,10 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
       appendFileChecked(historyPath, `${JSON.stringify(line)}\n`);
     }
     savePolicy();
-    const best = env.best;
+    const best = chosenRecord();
     bar.status(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms · ${env.stats.evaluations} evals` : `${env.stats.evaluations} evals, nothing feasible yet`);
   };
+  ui.monitor?.watchSearch(setup, agentName, target);
   ui.onReady?.(() => { evaluator.interrupted = true; });
 
   const agent = createAgent(agentName, {
@@ -373,35 +392,50 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   });
   let result: SearchResult | undefined;
   let status: SearchOutcome['status'] = 'done';
+  let safeEnd: EvaluationRecord | undefined;
   try {
     result = await agent.search(env, { episodes, maxEvaluations: args['max-evaluations'], timeLimitMs });
+    chosen = { record: env.best };
+    safeEnd = await measureSafeEnd(env);
   } catch (e) {
     if (!(e instanceof SearchInterrupted)) throw e;
     status = 'interrupted';
   } finally {
     (agent as { dispose?: () => void }).dispose?.();
   }
-  bar.finish(env.best ? `best ${env.best.score.toFixed(4)} @ ${env.best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
+  const best = chosenRecord();
+  bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
   savePolicy();
   writeCheckpoint(status, measured, bestKey);
-  const files = [join(outDir, 'history.jsonl'), checkpointPath];
-  const best = env.best;
+  if (!ui.monitor) writeDashboard();
+  const files = [join(outDir, 'history.jsonl'), checkpointPath, dashboardPath];
   let policy: PolicyFile | undefined;
+  const exportInputs = (p: PolicyFile): ExportInputs => ({
+    policy: p, layers: exp.loaded.layers, graph: exp.loaded.graph,
+    model: { path: exp.loaded.path, sha256: p.model.sha256 }, inputShapes: exp.loaded.inputShapes,
+  });
   if (best) {
     policy = JSON.parse(readFileSync(join(outDir, 'policy.json'), 'utf8')) as PolicyFile;
     files.push(join(outDir, 'policy.json'));
     if (status === 'done') {
-      const exported = writeExports(outDir, {
-        policy, layers: exp.loaded.layers, graph: exp.loaded.graph,
-        model: { path: exp.loaded.path, sha256: policy.model.sha256 }, inputShapes: exp.loaded.inputShapes,
-      });
+      const exported = writeExports(outDir, exportInputs(policy));
       files.push(...exported.files);
       for (const w of exported.warnings) ui.log(`export: ${w}`);
     }
   }
-  const report = await renderSearchReport(reportInput(setup, agentName, policy, readHistory(historyPath), int8Latency, target), outDir, { png: false });
+  let ladder: LadderStep[] | undefined;
+  if (status === 'done' && safeEnd) {
+    const meta = { agent: agentName, seed: exp.seed, evaluations: env.stats.evaluations, seconds: (performance.now() - started) / 1000, target, int8LatencyMs: int8Latency };
+    const written = writeParetoLadder(outDir, {
+      records: env.records(), safeEnd, chosen: best && policy ? { key: best.key, policy } : undefined, higherIsBetter: env.higherIsBetter,
+      maxSteps: ladderSteps, policyFile: (r) => policyFileOf(setup, r, meta), exportInputs,
+    });
+    ladder = written.steps;
+    files.push(written.index);
+  }
+  const report = await renderSearchReport({ ...reportInput(setup, agentName, policy, readHistory(historyPath), int8Latency, target), ...(ladder ? { ladder } : {}) }, outDir, { png: false });
   files.push(report.html);
-  return { outDir, status, policy, result, setup, files };
+  return { outDir, status, policy, result, setup, files, ladder };
 }
 
 function removeEmptyFolder(dir: string): void {

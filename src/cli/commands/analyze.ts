@@ -9,8 +9,9 @@ import { UserError } from '../../errors.ts';
 import { sha256Hex } from '../../export/policy-file.ts';
 import { analyzeLayers, DEFAULT_ANALYSIS_SAMPLES, DEFAULT_STATS_SAMPLES, rankLayers, type Analysis } from '../../analysis/analyze.ts';
 import type { AnalysisFiles } from '../../analysis/files.ts';
+import { monitored, withMetricsPort, type MetricsArgs } from '../../monitor/cli.ts';
 
-type Args = GlobalOptions & ExperimentArgs & {
+type Args = GlobalOptions & ExperimentArgs & MetricsArgs & {
   out?: string;
   'analysis-samples': number;
   'stats-samples': number;
@@ -32,7 +33,7 @@ export const analyzeCommand: CommandModule<GlobalOptions, Args> = {
   command: 'analyze',
   describe: 'Rank layers by INT8 sensitivity on your data (analysis.json, report.html)',
   builder: (y) =>
-    withExperimentOptions(y)
+    withMetricsPort(withExperimentOptions(y))
       .option('out', { type: 'string', describe: 'Folder for analysis.json, analysis.md, metrics.prom, report.html (default runs/analyze-<time>)' })
       .option('analysis-samples', { type: 'number', default: DEFAULT_ANALYSIS_SAMPLES, describe: 'Evaluation samples each per-layer policy is scored on (the first of the evaluation set)' })
       .option('stats-samples', { type: 'number', default: DEFAULT_STATS_SAMPLES, describe: 'Of those, how many feed the layer-output statistics (MSE, KL, overlap)' })
@@ -50,18 +51,27 @@ export const analyzeCommand: CommandModule<GlobalOptions, Args> = {
     const samples = wholeNumber('analysis-samples', args['analysis-samples']);
     const statsSamples = wholeNumber('stats-samples', args['stats-samples']);
     const log = (m: string) => { if (!args.quiet) process.stderr.write(`${m}\n`); };
-    const experiment = await prepareExperiment(args, { quiet: args.quiet, log });
-    const evalCount = experiment.split.eval.count;
-    if (samples > evalCount) log(`note: --analysis-samples ${samples} is more than the ${evalCount} evaluation samples; using ${evalCount}`);
-    const layers = experiment.loaded.layers;
-    const bar = progress('analyze', { total: 2 * layers.length, quiet: args.quiet });
-    const analysis = await analyzeLayers(experiment, {
-      samples,
-      statsSamples,
-      model: { path: experiment.loaded.path, sha256: sha256Hex(readFileSync(experiment.loaded.path)) },
-      onProgress: (p) => bar.update(p.done, `${p.phase === 'int8' ? 'int8 alone' : 'leave-one-out'}: ${p.layer}`),
+    const analysis = await monitored('analyze', args, log, async (monitor) => {
+      const experiment = await prepareExperiment(args, { quiet: args.quiet, log });
+      const evalCount = experiment.split.eval.count;
+      if (samples > evalCount) log(`note: --analysis-samples ${samples} is more than the ${evalCount} evaluation samples; using ${evalCount}`);
+      const layers = experiment.loaded.layers;
+      monitor?.describeRun({ model: experiment.loaded.path, metric: experiment.metric.name });
+      const byName = new Map(layers.map((l) => [l.name, l]));
+      const bar = progress('analyze', { total: 2 * layers.length, quiet: args.quiet });
+      const analysis = await analyzeLayers(experiment, {
+        samples,
+        statsSamples,
+        model: { path: experiment.loaded.path, sha256: sha256Hex(readFileSync(experiment.loaded.path)) },
+        onProgress: (p) => {
+          bar.update(p.done, `${p.phase === 'int8' ? 'int8 alone' : 'leave-one-out'}: ${p.layer}`);
+          monitor?.analysisLayer(byName.get(p.layer)!, p.measured);
+        },
+      });
+      monitor?.analysis(analysis);
+      bar.finish(`${layers.length} layers on ${analysis.samples} samples`);
+      return analysis;
     });
-    bar.finish(`${layers.length} layers on ${analysis.samples} samples`);
     const outDir = args.out ?? join('runs', `analyze-${timestamp()}`);
     const files = await writeAnalysis(analysis, outDir, { png: args.png });
     if (args.json) process.stdout.write(analysisJson(analysis));

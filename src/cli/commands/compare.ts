@@ -9,6 +9,7 @@ import { formatTable } from '../table.ts';
 import { writeFileAtomic } from '../../fs.ts';
 import { UserError } from '../../errors.ts';
 import { progress } from '../progress.ts';
+import { monitored, withMetricsPort } from '../../monitor/cli.ts';
 
 type Args = GlobalOptions & SearchArgs & { agents?: string[]; evaluations?: number };
 
@@ -36,7 +37,7 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
   command: 'compare',
   describe: 'Run several agents side by side on the same model, data and budget',
   builder: (y) =>
-    withSearchOptions(y)
+    withMetricsPort(withSearchOptions(y))
       .option('agents', { type: 'string', array: true, default: DEFAULT_AGENTS, describe: `Agents to compare (${AGENT_NAMES.join(', ')})` })
       .option('evaluations', { type: 'number', default: 60, describe: 'Full evaluations each agent may spend' })
       .example([
@@ -57,35 +58,39 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
     parseLayerCalibration(args['layer-calibration']); // refused before calibration, not after
     const outDir = args.out ?? `runs/compare-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
     try { mkdirSync(outDir, { recursive: true }); } catch { throw new UserError(`cannot create the output folder ${outDir}; choose a writable --out`); }
-    const exp = await prepareExperiment(args, { quiet, log });
-    const rows: CompareRow[] = [];
-    for (const name of agents) {
-      exp.evaluator.clearCache();
-      const setup = await setupSearch({ ...args, agent: name }, name, { quiet, log }, exp);
-      const bar = progress(`compare: ${name}`, { total: evaluations, quiet });
-      setup.hooks.onEvaluation = () => bar.update(setup.env.stats.evaluations);
-      const agent = createAgent(name, { ...agentOptions(setup), seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
-      const started = performance.now();
-      const result = await agent.search(setup.env, { maxEvaluations: evaluations, episodes: args.episodes ?? DEFAULT_EPISODES, timeLimitMs: parseDuration(args['time-limit']) });
-      (agent as { dispose?: () => void }).dispose?.();
-      const best = result.best;
-      const totalMacs = exp.loaded.layers.reduce((a, l) => a + l.macs, 0);
-      const int8Macs = best ? exp.loaded.layers.filter((l) => ['int8', 'mixed'].includes(best.policy[l.name]?.precision ?? 'fp32')).reduce((a, l) => a + l.macs, 0) : 0;
-      const row: CompareRow = {
-        agent: name,
-        evaluations: result.evaluations,
-        screeningRuns: result.subsetEvaluations,
-        cacheHits: result.cacheHits,
-        score: best ? best.score : null,
-        drop: best ? -best.dAcc : null,
-        latencyMs: best ? best.latencyMs : null,
-        reward: best ? best.reward : null,
-        int8MacsShare: best ? int8Macs / totalMacs : null,
-        wallSeconds: (performance.now() - started) / 1000,
-      };
-      bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms, reward ${best.reward.toFixed(4)}` : 'no feasible policy');
-      rows.push(row);
-    }
+    const { exp, rows } = await monitored('compare', args, log, async (monitor) => {
+      const exp = await prepareExperiment(args, { quiet, log });
+      const rows: CompareRow[] = [];
+      for (const name of agents) {
+        exp.evaluator.clearCache();
+        const setup = await setupSearch({ ...args, agent: name }, name, { quiet, log, monitor }, exp);
+        const bar = progress(`compare: ${name}`, { total: evaluations, quiet });
+        setup.hooks.onEvaluation = () => bar.update(setup.env.stats.evaluations);
+        monitor?.watchSearch(setup, name, args.target ?? 't4');
+        const agent = createAgent(name, { ...agentOptions(setup), seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
+        const started = performance.now();
+        const result = await agent.search(setup.env, { maxEvaluations: evaluations, episodes: args.episodes ?? DEFAULT_EPISODES, timeLimitMs: parseDuration(args['time-limit']) });
+        (agent as { dispose?: () => void }).dispose?.();
+        const best = result.best;
+        const totalMacs = exp.loaded.layers.reduce((a, l) => a + l.macs, 0);
+        const int8Macs = best ? exp.loaded.layers.filter((l) => ['int8', 'mixed'].includes(best.policy[l.name]?.precision ?? 'fp32')).reduce((a, l) => a + l.macs, 0) : 0;
+        const row: CompareRow = {
+          agent: name,
+          evaluations: result.evaluations,
+          screeningRuns: result.subsetEvaluations,
+          cacheHits: result.cacheHits,
+          score: best ? best.score : null,
+          drop: best ? -best.dAcc : null,
+          latencyMs: best ? best.latencyMs : null,
+          reward: best ? best.reward : null,
+          int8MacsShare: best ? int8Macs / totalMacs : null,
+          wallSeconds: (performance.now() - started) / 1000,
+        };
+        bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms, reward ${best.reward.toFixed(4)}` : 'no feasible policy');
+        rows.push(row);
+      }
+      return { exp, rows };
+    });
     const doc = {
       model: exp.loaded.path, target: args.target ?? 't4', metric: exp.metric.name, fp32Score: exp.evaluator.fp32Score,
       maxDrop: args['max-drop'] ?? 0.01, budgetMs: args['budget-ms'] ?? null, budget: args.budget ?? null, evaluationsPerAgent: evaluations, seed: exp.seed, rows,

@@ -1,29 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { GlobalOptions } from '../main.ts';
-import { loadModelAndLayers } from '../model-options.ts';
 import { formatTable } from '../table.ts';
-import { PPOCR_MODELS } from '../../examples.ts';
-import { UserError } from '../../errors.ts';
-import { loadDataset } from '../../data/dataset.ts';
-import { modelInputs } from '../../onnx/layers.ts';
-import { loadMetric } from '../../quant/metrics.ts';
-import { createLatencyModel, knownTargets } from '../../latency/index.ts';
-import { readPolicyFile, checkPolicyModel, sha256Hex } from '../../export/policy-file.ts';
-import { BUILTIN_DATA, dataFiles, recordedSearchData, recordedSimulation, replayPolicy, REPRODUCE_TOLERANCE, type ReplayResult } from '../../export/replay.ts';
-import { loadRecExample, CHAR_ACCURACY_PLUGIN } from '../../../experiments/ppocr/dataset.ts';
+import { knownTargets } from '../../latency/index.ts';
+import { readPolicyFile } from '../../export/policy-file.ts';
+import { REPRODUCE_TOLERANCE, type ReplayResult } from '../../export/replay.ts';
+import { loadReplaySubject, replayOn, type ReplayArgs } from '../replay-inputs.ts';
 
-interface Args extends GlobalOptions {
-  policy: string;
-  model?: string;
-  'input-shape'?: string[];
-  data?: string;
-  labels?: string;
-  metric?: string;
-  target?: string;
-  force?: boolean;
-}
+type Args = ReplayArgs;
 
 const ms = (v: number) => (v >= 10 ? v.toFixed(2) : v >= 0.1 ? v.toFixed(3) : v.toFixed(4));
 const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(2) : v.toFixed(4));
@@ -33,7 +16,7 @@ export const replayCommand: CommandModule<GlobalOptions, Args> = {
   describe: "Score a saved policy again, on the search's data or on new data",
   builder: (y) =>
     y
-      .positional('policy', { type: 'string', describe: 'policy.json from a search', demandOption: true })
+      .positional('policy', { type: 'string', describe: 'policy.json from a search, or its pareto/index.json to score the whole ladder', demandOption: true })
       .option('model', { type: 'string', describe: 'The ONNX model the policy was searched on (default: the path the policy records)' })
       .option('input-shape', { type: 'string', array: true, describe: 'Concrete input shape for dynamic dims, name:1x3x48x320 (repeat per input)' })
       .option('data', { type: 'string', describe: '.npy (single input) or .npz (one array per input) with samples first (default: the built-in example\'s lines, for a policy of the built-in model)' })
@@ -45,33 +28,17 @@ export const replayCommand: CommandModule<GlobalOptions, Args> = {
       .example([
         ['$0 replay runs/x/policy.json', 'Replay a search of the built-in example: its recorded score must come back'],
         ['$0 replay runs/x/policy.json --model m.onnx --data other.npz --labels other.txt --metric top1', 'Score a policy on new data'],
+        ['$0 replay runs/x/pareto/index.json --data other.npz --labels other.txt', 'Score every step of the ladder on new data, in one table'],
       ]) as any,
   handler: async (args) => {
+    // Loaded here: pareto.ts brings the exporters, which --help should not pay for.
+    const { readLadderIndex } = await import('../../search/pareto.ts');
+    const ladder = readLadderIndex(args.policy);
+    if (ladder) return (await import('./replay-ladder.ts')).replayLadder(args, ladder);
     const policy = readPolicyFile(args.policy);
-    const modelPath = args.model ?? policy.model.path;
-    if (!existsSync(modelPath)) throw new UserError(`model ${modelPath} does not exist; pass it with --model`);
-    const check = checkPolicyModel(policy, modelPath, args.force);
-    const builtIn = resolve(modelPath) === resolve(PPOCR_MODELS.rec.path);
-    if (!args.data && !builtIn) throw new UserError('--data is required: pass the .npy or .npz to score the policy on (the search\'s own data gives its recorded score back)');
-    const m = await loadModelAndLayers({ model: builtIn && !args['input-shape'] ? undefined : modelPath, 'input-shape': args['input-shape'] });
-    const source = args.data ?? BUILTIN_DATA;
-    const files = dataFiles(source, args.labels);
-    if (!existsSync(files.data)) throw new UserError(`data file ${files.data} does not exist; check the --data path`);
-    const data = source === BUILTIN_DATA
-      ? loadRecExample()
-      : loadDataset({ dataPath: files.data, labelsPath: files.labels, inputs: modelInputs(m.graph) });
-    const dataSha256 = sha256Hex(readFileSync(files.data));
-    const labelsSha256 = files.labels ? sha256Hex(readFileSync(files.labels)) : undefined;
-    const record = recordedSearchData(policy);
-    const metricSpec = args.metric ?? record?.metric ?? (source === BUILTIN_DATA ? CHAR_ACCURACY_PLUGIN : 'agreement');
-    const metric = await loadMetric(metricSpec);
-    if (metric.needsLabels && !data.labels) throw new UserError(`metric ${metric.name} needs labels; pass --labels`);
-    const target = args.target ?? policy.metrics.target ?? 't4';
-    const latency = await createLatencyModel(target, m.layers, {
-      model: m.model, graph: m.graph, inputShapes: m.inputShapes, simulation: recordedSimulation(m.model, m.graph, m.layers, policy),
-    });
-    const result = await replayPolicy({ policy, model: m.model, graph: m.graph, layers: m.layers, data, dataSha256, labelsSha256, metric, metricSpec, latency });
-    if (!check.matches) result.warnings.unshift(`replayed on ${modelPath}, whose sha256 differs from the policy's model (--force)`);
+    const subject = await loadReplaySubject(args, policy);
+    const { modelPath, check, source } = subject;
+    const result = await replayOn(subject, policy, args);
     if (!args.quiet) for (const w of result.warnings) process.stderr.write(`trtmix: warning: ${w}\n`);
     const failed = result.reproduced && (!result.reproduced.score || result.reproduced.latency === false);
     if (args.json) {

@@ -1,9 +1,10 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalOptions } from '../main.ts';
-import { withSearchOptions, DEFAULT_EPISODES, DEFAULT_TIME_LIMIT, type SearchArgs } from '../../search/options.ts';
+import { withSearchOptions, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_TIME_LIMIT, type SearchArgs } from '../../search/options.ts';
 import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable, formatMacs } from '../table.ts';
 import { shellQuote } from '../../export/shell.ts';
+import { monitored, withMetricsPort } from '../../monitor/cli.ts';
 
 type Args = GlobalOptions & SearchArgs;
 
@@ -11,9 +12,10 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
   command: 'search',
   describe: 'Search per-layer precisions (the built-in example when no --model)',
   builder: (y) =>
-    withSearchOptions(y)
+    withMetricsPort(withSearchOptions(y))
       .option('agent', { type: 'string', choices: [...AGENT_NAMES], default: 'dqn', describe: 'Search agent' })
       .option('resume', { type: 'boolean', describe: 'Continue the interrupted search in --out' })
+      .option('pareto-steps', { type: 'number', default: DEFAULT_LADDER_STEPS, describe: 'Most steps of the ladder in pareto/ (Pareto front of measured policies, fastest first, ending at all-FP16)' })
       .epilogue(`Defaults: --episodes ${DEFAULT_EPISODES}, --time-limit ${DEFAULT_TIME_LIMIT}, whichever ends first. Ctrl-C stops at the next evaluation, keeping the best policy; --resume continues.`)
       .example([
         ['$0 search', 'Run the built-in PP-OCRv4 recognition example end to end'],
@@ -39,7 +41,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
     };
     process.on('SIGINT', onSigint);
     try {
-      const outcome = await runSearch(args, { quiet, log, onReady: (i) => { interrupt = i; if (interrupts > 0) i(); } });
+      const outcome = await monitored('search', args, log, (monitor) => runSearch(args, { quiet, log, monitor, onReady: (i) => { interrupt = i; if (interrupts > 0) i(); } }));
       const { setup, policy, status, outDir } = outcome;
       const stats = setup.env.stats;
       const doc = {
@@ -59,6 +61,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
         subsetEvaluations: stats.subsetEvaluations,
         cacheHits: stats.cacheHits,
         files: outcome.files,
+        pareto: outcome.ladder ? outcome.ladder.map((s) => ({ ...s, dir: `${outDir}/pareto/${s.dir}` })) : null,
       };
       if (args.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
       else {
@@ -68,12 +71,17 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
             ? `best: ${setup.exp.metric.name} ${policy.metrics.score.toFixed(4)} (FP32 ${setup.env.fp32Score.toFixed(4)}, drop ${(100 * (policy.metrics.drop as number)).toFixed(2)} %), ${policy.metrics.latencyMs.toFixed(3)} ms on ${doc.target} (all-FP16 ${setup.env.fp16LatencyMs.toFixed(3)} ms, all-INT8 ${(doc.int8LatencyMs as number).toFixed(3)} ms), ${(100 * (doc.int8MacsShare as number)).toFixed(1)} % of MACs in int8/mixed`
             : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
           `${stats.evaluations} evaluations (+${stats.subsetEvaluations} screening runs, ${stats.cacheHits} cache hits)`,
-          `results in ${outDir}/ (${policy ? (status === 'done' ? 'policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, ...' : 'policy.json, history.jsonl, checkpoint.json, report.html') : 'history.jsonl, report.html'})`,
+          `results in ${outDir}/ (${policy ? (status === 'done' ? 'policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, pareto/, ...' : 'policy.json, history.jsonl, checkpoint.json, report.html') : 'history.jsonl, report.html'})`,
         ];
         if (policy) {
           const counts: Record<string, { n: number; macs: number }> = {};
           for (const l of policy.layers) { counts[l.precision] ??= { n: 0, macs: 0 }; counts[l.precision].n++; counts[l.precision].macs += l.macs; }
           lines.push('', formatTable(['precision', 'layers', 'MACs'], Object.entries(counts).map(([p, c]) => [p, c.n, formatMacs(c.macs)]), ['l', 'r', 'r']));
+        }
+        if (outcome.ladder) {
+          const mark = (s: (typeof outcome.ladder)[number]) => [s.chosen ? 'chosen' : '', s.allFp16 ? 'all FP16' : '', s.feasible ? '' : 'breaks a constraint'].filter(Boolean).join(', ');
+          lines.push('', `ladder of policies in ${outDir}/pareto/, fastest first (trtmix replay ${outDir}/pareto/index.json scores them on new data):`);
+          lines.push(formatTable(['step', setup.exp.metric.name, 'latency ms', 'int8 MACs', ''], outcome.ladder.map((s) => [s.dir, s.score.toFixed(4), s.latencyMs.toFixed(3), `${(100 * s.int8MacsShare).toFixed(1)} %`, mark(s)]), ['l', 'r', 'r', 'r', 'l']));
         }
         process.stdout.write(`${lines.join('\n')}\n`);
       }
