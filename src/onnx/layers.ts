@@ -10,11 +10,15 @@ import { probeTensors, type Feeds } from './runtime.ts';
 import type { FusedActivation, Layer, QuantizableOp } from './layer-types.ts';
 import { QUANTIZABLE_OPS } from './layer-types.ts';
 import { UserError } from '../errors.ts';
+import { DTYPE_OF_ONNX, onnxTypeName, typedArray, type TensorDtype } from '../data/dtype.ts';
 
 export interface DiscoverOptions {
-  /** Concrete shapes for model inputs (batch included); needed where the model's input dims are symbolic. */
+  /** Concrete shapes for model inputs (batch included), e.g. from --input-shape; they win over everything else. */
   inputShapes?: Record<string, number[]>;
-  /** Feeds to probe with instead of zeros (e.g. a real sample). */
+  /**
+   * Feeds to probe with (a real sample, batch included): dynamic dims are taken from them where `inputShapes`
+   * gives none. Without either, inputs are probed with zeros of the declared shape.
+   */
   feeds?: Feeds;
 }
 
@@ -33,8 +37,14 @@ export function modelInputs(graph: Graph): ModelInputSpec[] {
   }));
 }
 
-/** Concrete input shapes: given ones checked against the declared dims, symbolic batch set to 1, anything else symbolic is an error. */
-export function resolveInputShapes(graph: Graph, given: Record<string, number[]> = {}): Record<string, number[]> {
+const isFixedDim = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
+
+/**
+ * Concrete input shapes, in this order of preference: given ones (checked against the declared dims), the shapes
+ * of the probe feeds (the user's data), the declared dims with a symbolic batch set to 1; any other dynamic dim
+ * without data is an error naming the input.
+ */
+export function resolveInputShapes(graph: Graph, given: Record<string, number[]> = {}, fromData: Record<string, number[]> = {}): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const name of Object.keys(given)) {
     if (!graph.inputs.some((v) => v.name === name)) {
@@ -43,21 +53,42 @@ export function resolveInputShapes(graph: Graph, given: Record<string, number[]>
   }
   for (const input of modelInputs(graph)) {
     const declared = input.dims;
-    const g = given[input.name];
+    const g = given[input.name] ?? fromData[input.name];
     if (g) {
-      if (g.length !== declared.length || g.some((d, i) => typeof declared[i] === 'number' && declared[i] !== d)) {
+      if (g.length !== declared.length || g.some((d, i) => isFixedDim(declared[i]) && declared[i] !== d)) {
         throw new UserError(`input shape ${g.join('x')} for ${input.name} does not match the model's [${declared.join(', ')}]`);
       }
       out[input.name] = g;
       continue;
     }
-    const dims = declared.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : NaN));
+    const dims = declared.map((d, i) => (isFixedDim(d) ? d : i === 0 ? 1 : NaN));
     if (dims.some((d) => Number.isNaN(d))) {
       throw new UserError(
-        `model input ${input.name} has dynamic dims [${declared.join(', ')}]; give concrete ones with --input-shape ${input.name}:${declared.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : 'N')).join('x')}`,
+        `model input ${input.name} has dynamic dims [${declared.join(', ')}]; pass --data (its arrays give them), or concrete ones with --input-shape ${input.name}:${declared.map((d, i) => (isFixedDim(d) ? d : i === 0 ? 1 : 'N')).join('x')}`,
       );
     }
     out[input.name] = dims;
+  }
+  return out;
+}
+
+/** The dtype every model input takes (float32 where the model leaves it undeclared). */
+export function inputDtypes(graph: Graph): Record<string, TensorDtype> {
+  const out: Record<string, TensorDtype> = {};
+  for (const input of modelInputs(graph)) {
+    const dtype = input.elemType ? DTYPE_OF_ONNX[input.elemType] : 'float32';
+    if (!dtype) throw new UserError(`model input ${input.name} takes ${onnxTypeName(input.elemType)}, which trtmix cannot feed; export the model with a float32, float16 or integer input`);
+    out[input.name] = dtype;
+  }
+  return out;
+}
+
+/** Zeros of every input's dtype and shape (token id 0 and an all-zero mask are valid inputs too). */
+export function zeroFeeds(graph: Graph, shapes: Record<string, number[]>): Feeds {
+  const out: Feeds = {};
+  for (const [name, dtype] of Object.entries(inputDtypes(graph))) {
+    const dims = shapes[name];
+    if (dims) out[name] = { data: typedArray(dtype, prod(dims)), dims, dtype };
   }
   return out;
 }
@@ -131,7 +162,8 @@ const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 /** Finds the quantizable layers, probing every tensor they touch once with onnxruntime. */
 export async function discoverLayers(model: ModelProto, opts: DiscoverOptions = {}): Promise<{ graph: Graph; layers: Layer[]; inputShapes: Record<string, number[]> }> {
   const graph = new Graph(model);
-  const inputShapes = resolveInputShapes(graph, opts.inputShapes);
+  const fed = Object.keys(opts.inputShapes ?? {}).length === 0 && opts.feeds ? opts.feeds : undefined;
+  const inputShapes = resolveInputShapes(graph, opts.inputShapes, fed ? Object.fromEntries(Object.entries(fed).map(([k, v]) => [k, v.dims])) : {});
   const candidates = graph.nodes
     .map((node, nodeIndex) => ({ node, nodeIndex }))
     .filter(({ node }) => (!node.domain || node.domain === 'ai.onnx') && QUANTIZABLE_OPS.includes(node.opType as QuantizableOp));
@@ -145,13 +177,12 @@ export async function discoverLayers(model: ModelProto, opts: DiscoverOptions = 
     if (!graph.isConstant(w)) toProbe.add(w);
     toProbe.add(node.output![0]);
   }
-  const feeds: Feeds = opts.feeds ?? Object.fromEntries(
-    Object.entries(inputShapes).map(([name, dims]) => [name, { data: new Float32Array(prod(dims)), dims }]),
-  );
-  const probed = await probeTensors(model, feeds, [...toProbe]);
+  const probed = await probeTensors(model, fed ?? zeroFeeds(graph, inputShapes), [...toProbe]);
   const batch = Object.values(inputShapes)[0]?.[0] ?? 1;
+  // Only float layers are TensorRT's to quantize (a MatMul of int64 shape arithmetic is not one).
+  const floatLayers = candidates.filter(({ node }) => probed[node.input![0]].type === 'float32');
 
-  const layers: Layer[] = candidates.map(({ node, nodeIndex }, index) => {
+  const layers: Layer[] = floatLayers.map(({ node, nodeIndex }, index) => {
     const op = node.opType as QuantizableOp;
     const [input, weight, bias] = node.input ?? [];
     const output = node.output![0];

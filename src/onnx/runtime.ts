@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { ModelProto } from './model.ts';
 import { encodeModel } from './model.ts';
 import { sessionModel, weightStore } from './external-data.ts';
+import { dtypeOfOrt, toFloat32, type TensorDtype, type TypedData } from '../data/dtype.ts';
 
 export { ort };
 
@@ -46,12 +47,25 @@ export async function createSession(model: Uint8Array | ModelProto, opts: Sessio
   });
 }
 
-export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
+/** An input tensor in the dtype the model takes (absent: float32; float16 as raw bits). */
+export interface FeedTensor {
+  data: TypedData;
+  dims: number[];
+  dtype?: TensorDtype;
+}
+export type Feeds = Record<string, FeedTensor>;
 
 export function toOrtFeeds(feeds: Feeds): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor('float32', t.data, t.dims);
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.dtype ?? 'float32', t.data, t.dims);
   return out;
+}
+
+/** An onnxruntime tensor's values as float32, whatever its type (metrics and statistics read float32). */
+export function floatData(t: ort.Tensor): Float32Array {
+  const dtype = dtypeOfOrt(t.type);
+  if (!dtype) throw new Error(`tensor of type ${t.type} has no numeric values`);
+  return toFloat32(t.data as TypedData, dtype);
 }
 
 /**
@@ -62,15 +76,23 @@ export function withOutputs(model: ModelProto, names: string[]): ModelProto {
   return { ...model, graph: { ...model.graph!, output: names.map((name) => ({ name })) } };
 }
 
-/** Runs the model once and returns the named float tensors (any intermediate tensor of the graph). */
-export async function probeTensors(model: ModelProto, feeds: Feeds, names: string[], opts: SessionOptions = {}): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+export interface ProbedTensor {
+  /** Values as float32, whatever the tensor's type. */
+  data: Float32Array;
+  dims: number[];
+  /** onnxruntime's type name (float32, float16, int64, bool, ...). */
+  type: string;
+}
+
+/** Runs the model once and returns the named tensors (any intermediate tensor of the graph). */
+export async function probeTensors(model: ModelProto, feeds: Feeds, names: string[], opts: SessionOptions = {}): Promise<Record<string, ProbedTensor>> {
   const session = await createSession(withOutputs(model, names), { optimization: 'basic', ...opts });
   try {
     const result = await session.run(toOrtFeeds(feeds));
-    const out: Record<string, { data: Float32Array; dims: number[] }> = {};
+    const out: Record<string, ProbedTensor> = {};
     for (const name of names) {
       const t = result[name];
-      out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
+      out[name] = { data: floatData(t), dims: [...t.dims], type: t.type };
     }
     return out;
   } finally {
