@@ -8,6 +8,7 @@ import type { Feeds } from '../onnx/runtime.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { batchInputs, sampleGroups } from '../data/batches.ts';
 import type { Layer } from '../onnx/layer-types.ts';
+import type { ControlFlowLayer } from '../onnx/support.ts';
 import type { ModelProto } from '../onnx/model.ts';
 import { PPOCR_MODELS } from '../examples.ts';
 import { UserError } from '../errors.ts';
@@ -50,6 +51,8 @@ export interface ModelFile {
 
 export interface LoadedModel extends ModelFile {
   layers: Layer[];
+  /** Quantizable nodes inside If/Loop/Scan bodies, which stay FP32. */
+  controlFlowLayers: ControlFlowLayer[];
   /** The shapes layers were probed at (batch included): from --input-shape, else the data, else the declared dims. */
   inputShapes: Record<string, number[]>;
 }
@@ -82,8 +85,8 @@ export async function discoverModelLayers(file: ModelFile, args: ModelArgs, inpu
   const shapes = parseInputShapes(args['input-shape']);
   if (file.builtIn && Object.keys(shapes).length === 0 && !inputs.data) shapes.x = PPOCR_MODELS.rec.inputShape;
   const given = Object.keys(shapes).length > 0 ? shapes : inputs.data ? {} : inputs.recordedShapes ?? {};
-  const { layers, inputShapes } = await discoverLayers(file.model, { inputShapes: given, ...(inputs.data ? { feeds: probeFeeds(inputs.data) } : {}) });
-  return { ...file, layers, inputShapes };
+  const { layers, inputShapes, controlFlowLayers } = await discoverLayers(file.model, { inputShapes: given, original: file.original, ...(inputs.data ? { feeds: probeFeeds(inputs.data) } : {}) });
+  return { ...file, layers, inputShapes, controlFlowLayers };
 }
 
 /** The input shapes a search recorded in policy.json (`search.inputShapes`), if it did. */

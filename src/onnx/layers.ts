@@ -6,10 +6,11 @@
 import type { ModelProto, NodeProto } from './model.ts';
 import { Graph, trtLayerName } from './graph.ts';
 import { attrInt, attrInts, attrFloat } from './tensor.ts';
-import { probeTensors, type Feeds } from './runtime.ts';
+import { createSession, isOrtError, ortMessage, probeTensors, toOrtFeeds, type Feeds } from './runtime.ts';
 import type { FusedActivation, Layer, QuantizableOp } from './layer-types.ts';
 import { QUANTIZABLE_OPS } from './layer-types.ts';
 import { UserError } from '../errors.ts';
+import { checkSearchable, controlFlowLayers, type ControlFlowLayer } from './support.ts';
 import { DTYPE_OF_ONNX, onnxTypeName, typedArray, type TensorDtype } from '../data/dtype.ts';
 
 export interface DiscoverOptions {
@@ -20,6 +21,11 @@ export interface DiscoverOptions {
    * gives none. Without either, inputs are probed with zeros of the declared shape.
    */
   feeds?: Feeds;
+  /**
+   * The model as the user gave it (before the opset upgrade): where onnxruntime fails on the model, it tells the
+   * user's problem (the model itself does not load or run) from trtmix's (only the rewritten model fails).
+   */
+  original?: ModelProto;
 }
 
 export interface ModelInputSpec {
@@ -37,7 +43,7 @@ export function modelInputs(graph: Graph): ModelInputSpec[] {
   }));
 }
 
-const isFixedDim = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
+const isFixedDim = (d: number | string | undefined): d is number => typeof d === 'number' && d >= 0;
 
 /**
  * Concrete input shapes, in this order of preference: given ones (checked against the declared dims), the shapes
@@ -91,6 +97,31 @@ export function zeroFeeds(graph: Graph, shapes: Record<string, number[]>): Feeds
     if (dims) out[name] = { data: typedArray(dtype, prod(dims)), dims, dtype };
   }
   return out;
+}
+
+/**
+ * An onnxruntime failure while probing, as the user's problem where it is theirs: the model they gave does not load
+ * in onnxruntime, or does not run on the probe inputs (all zeros without data: shape inputs, say, need real values).
+ * Where the user's model loads and runs, the failure is trtmix's own and is passed on as it is.
+ */
+async function explainFailure(e: unknown, original: ModelProto | undefined, feeds: Feeds, fromData: boolean): Promise<unknown> {
+  if (!original || !isOrtError(e)) return e;
+  let session: Awaited<ReturnType<typeof createSession>>;
+  try {
+    session = await createSession(original, { optimization: 'basic' });
+  } catch (loadError) {
+    return new UserError(`onnxruntime cannot load the model: ${ortMessage(loadError)}`, { cause: loadError });
+  }
+  try {
+    await session.run(toOrtFeeds(feeds));
+  } catch (runError) {
+    return new UserError(fromData
+      ? `onnxruntime fails on the first sample of --data: ${ortMessage(runError)}; check the data's values (token ids below the vocabulary size, valid shapes and indices)`
+      : `onnxruntime cannot run the model on all-zero inputs: ${ortMessage(runError)}; pass --data with real inputs`, { cause: runError });
+  } finally {
+    await session.release();
+  }
+  return e;
 }
 
 interface FusionResult {
@@ -160,7 +191,17 @@ function clipBounds(graph: Graph, clip: NodeProto): [number, number] {
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
 /** Finds the quantizable layers, probing every tensor they touch once with onnxruntime. */
-export async function discoverLayers(model: ModelProto, opts: DiscoverOptions = {}): Promise<{ graph: Graph; layers: Layer[]; inputShapes: Record<string, number[]> }> {
+export interface Discovery {
+  graph: Graph;
+  layers: Layer[];
+  inputShapes: Record<string, number[]>;
+  /** Quantizable nodes inside If/Loop/Scan bodies: not decided, they stay FP32 (src/onnx/support.ts). */
+  controlFlowLayers: ControlFlowLayer[];
+}
+
+export async function discoverLayers(model: ModelProto, opts: DiscoverOptions = {}): Promise<Discovery> {
+  checkSearchable(model);
+  const controlFlow = controlFlowLayers(model);
   const graph = new Graph(model);
   const fed = Object.keys(opts.inputShapes ?? {}).length === 0 && opts.feeds ? opts.feeds : undefined;
   const inputShapes = resolveInputShapes(graph, opts.inputShapes, fed ? Object.fromEntries(Object.entries(fed).map(([k, v]) => [k, v.dims])) : {});
@@ -168,7 +209,9 @@ export async function discoverLayers(model: ModelProto, opts: DiscoverOptions = 
     .map((node, nodeIndex) => ({ node, nodeIndex }))
     .filter(({ node }) => (!node.domain || node.domain === 'ai.onnx') && QUANTIZABLE_OPS.includes(node.opType as QuantizableOp));
   if (candidates.length === 0) {
-    throw new UserError('the model has no quantizable layers (Conv, ConvTranspose, Gemm, MatMul); there is nothing for trtmix to decide');
+    throw new UserError(controlFlow.length > 0
+      ? `the model's quantizable layers are all inside If/Loop/Scan bodies (${controlFlow.length}), which stay FP32; there is nothing for trtmix to decide`
+      : 'the model has no quantizable layers (Conv, ConvTranspose, Gemm, MatMul); there is nothing for trtmix to decide');
   }
   const toProbe = new Set<string>();
   for (const { node } of candidates) {
@@ -177,10 +220,21 @@ export async function discoverLayers(model: ModelProto, opts: DiscoverOptions = 
     if (!graph.isConstant(w)) toProbe.add(w);
     toProbe.add(node.output![0]);
   }
-  const probed = await probeTensors(model, fed ?? zeroFeeds(graph, inputShapes), [...toProbe]);
+  const feeds = fed ?? zeroFeeds(graph, inputShapes);
+  let probed: Awaited<ReturnType<typeof probeTensors>>;
+  try {
+    probed = await probeTensors(model, feeds, [...toProbe]);
+  } catch (e) {
+    throw await explainFailure(e, opts.original, feeds, fed !== undefined);
+  }
   const batch = Object.values(inputShapes)[0]?.[0] ?? 1;
   // Only float layers are TensorRT's to quantize (a MatMul of int64 shape arithmetic is not one).
+  const halfLayer = candidates.find(({ node }) => ['float16', 'bfloat16'].includes(probed[node.input![0]].type));
+  if (halfLayer) {
+    throw new UserError(`the model computes in float16 (${trtLayerName(halfLayer.node)} reads a ${probed[halfLayer.node.input![0]].type} tensor); trtmix measures every precision against the FP32 model and decides itself which layers run in FP16: export it in float32 (model.float() before torch.onnx.export)`);
+  }
   const floatLayers = candidates.filter(({ node }) => probed[node.input![0]].type === 'float32');
+  if (floatLayers.length === 0) throw new UserError('the model has no float Conv, ConvTranspose, Gemm or MatMul layers (only integer ones); there is nothing for trtmix to decide');
 
   const layers: Layer[] = floatLayers.map(({ node, nodeIndex }, index) => {
     const op = node.opType as QuantizableOp;
@@ -257,5 +311,5 @@ export async function discoverLayers(model: ModelProto, opts: DiscoverOptions = 
       params,
     };
   });
-  return { graph, layers, inputShapes };
+  return { graph, layers, inputShapes, controlFlowLayers: controlFlow };
 }

@@ -42,7 +42,8 @@ export async function createSession(model: Uint8Array | ModelProto, opts: Sessio
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opts.optimization ?? 'all',
-    logSeverityLevel: 3,
+    // Failures come back as exceptions, which trtmix reports itself; onnxruntime's own log would add lines to stderr.
+    logSeverityLevel: 4,
     ...externalDataOptions(),
   });
 }
@@ -98,4 +99,22 @@ export async function probeTensors(model: ModelProto, feeds: Feeds, names: strin
   } finally {
     await session.release();
   }
+}
+
+/** Errors thrown by onnxruntime (loading or running a model), as opposed to trtmix's own. */
+export function isOrtError(e: unknown): boolean {
+  const m = e instanceof Error ? e.message : '';
+  return /onnxruntime|ONNX Runtime|ONNXRuntimeError|Non-zero status code|ShapeInferenceError|TypeInferenceError|Type Error|Load model|This is an invalid model|Unrecognized attribute|Got invalid dimensions|Unexpected input data type|invalid (rank|dimensions|input)|Invalid (rank|Feed|input|Output)|is not a registered function\/op|Could not find an implementation|Required inputs/i.test(m);
+}
+
+/** onnxruntime's message as one readable line: source locations and C++ signatures dropped. */
+export function ortMessage(e: unknown): string {
+  const m = (e instanceof Error ? e.message : String(e))
+    .replace(/\/onnxruntime_src\/\S+:\d+ /g, '')
+    .replace(/\S*onnxruntime::[\w:]+\([^)]*\)( const)? /g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const opset = /Opset (\d+) is under development.*?Current official support for domain (\S+) is till opset (\d+)/.exec(m);
+  if (opset) return `opset ${opset[1]} of ${opset[2]} is newer than onnxruntime ${ort.env.versions.common} supports (up to opset ${opset[3]}); re-export with opset ${opset[3]} or lower`;
+  return m.length > 400 ? `${m.slice(0, 400)}...` : m;
 }
