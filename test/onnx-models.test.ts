@@ -97,3 +97,21 @@ test('models trtmix refuses, each with one line: already quantized, float16, not
   assertUserError(await trtmix(['info', '--model', save('unknown.onnx', unknown)]), /onnxruntime cannot load the model: .*NoSuchOp/);
   writeFileSync(join(dir, 'notes.txt'), 'x');
 });
+
+test('a Gemm between batch reshapes (how exporters write a Linear on [batch, tokens, features]) is one layer with per-sample MACs', async () => {
+  const { makeModel, randomTensor, valueInfo } = await import('./fixtures/models.ts');
+  const { int64Tensor, makeAttr } = await import('../src/onnx/tensor.ts');
+  const model = makeModel([
+    { name: 'flatten', opType: 'Reshape', input: ['x', 'flat_shape'], output: ['x2'] },
+    { name: '/proj/Gemm', opType: 'Gemm', input: ['x2', 'proj.weight', 'proj.bias'], output: ['y2'], attribute: [makeAttr.int('transB', 1)] },
+    { name: 'unflatten', opType: 'Reshape', input: ['y2', 'out_shape'], output: ['y'] },
+  ], [valueInfo('x', [4, 6, 8])], [valueInfo('y', [4, 6, 5])], [
+    randomTensor('proj.weight', [5, 8], 'gr-w'), randomTensor('proj.bias', [5], 'gr-b'), int64Tensor('flat_shape', [2], [-1, 8]), int64Tensor('out_shape', [3], [4, 6, 5]),
+  ], 17);
+  const { layers, inputShapes } = await discoverLayers(model);
+  assert.deepEqual(inputShapes, { x: [4, 6, 8] });
+  assert.equal(layers.length, 1);
+  assert.deepEqual(layers[0].inputShape, [24, 8]);
+  assert.equal(layers[0].macs, 6 * 8 * 5, 'per sample: 6 tokens x 8 inputs x 5 outputs');
+  assert.equal(layers[0].weightAxis, 0);
+});
