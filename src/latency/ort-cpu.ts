@@ -9,14 +9,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { ort, defaultThreads } from '../onnx/runtime.ts';
-import { encodeModel } from '../onnx/model.ts';
+import { ort, defaultThreads, externalDataOptions, sessionBytes } from '../onnx/runtime.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import { policyKey, type LayerPolicy } from '../policy.ts';
 import { buildSimulatedModel, type SimulationBase } from '../quant/simulate.ts';
 import type { LatencyEstimate, LatencyModel } from './types.ts';
 import type { KernelPlan, LatencyGraph } from './graph.ts';
 import { NodeIndex } from './trt-profile.ts';
+import { typedArray, type TensorDtype } from '../data/dtype.ts';
 
 export type ModelBuilder = (policy: LayerPolicy) => Promise<Uint8Array>;
 
@@ -29,6 +29,8 @@ export interface OrtCpuOptions {
   layers: Layer[];
   /** Concrete input shapes (batch included). */
   inputShapes: Record<string, number[]>;
+  /** The dtype each input takes (default float32): floats are fed seeded noise, integers and booleans zeros. */
+  inputTypes?: Record<string, TensorDtype>;
   /** For mapping profiled nodes to layers; without it every node's time goes to otherMs. */
   graph?: LatencyGraph;
   plan?: KernelPlan;
@@ -50,7 +52,7 @@ export function median(xs: readonly number[]): number {
 
 /** The default builder: the policy's simulated model (Q/DQ and float16 rounding per DESIGN.md's action table). */
 export function simulatedModelBuilder(base: SimulationBase): ModelBuilder {
-  return async (policy) => encodeModel(buildSimulatedModel(base, policy));
+  return async (policy) => sessionBytes(buildSimulatedModel(base, policy));
 }
 
 interface NodeTime {
@@ -76,9 +78,10 @@ export class OrtCpuLatencyModel implements LatencyModel {
     const rng = seedrandom(opts.seed ?? 'ort-cpu');
     this.feeds = {};
     for (const [name, dims] of Object.entries(opts.inputShapes)) {
-      const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
-      for (let i = 0; i < data.length; i++) data[i] = rng() * 2 - 1;
-      this.feeds[name] = new ort.Tensor('float32', data, dims);
+      const dtype = opts.inputTypes?.[name] ?? 'float32';
+      const data = typedArray(dtype, dims.reduce((a, b) => a * b, 1));
+      if (dtype === 'float32') for (let i = 0; i < data.length; i++) data[i] = rng() * 2 - 1;
+      this.feeds[name] = new ort.Tensor(dtype, data, dims);
     }
     if (opts.graph) this.index = new NodeIndex(opts.graph);
     for (const k of opts.plan?.kernels ?? []) for (const n of k.nodes) this.ownerOfNode.set(n, k.owner);
@@ -97,7 +100,7 @@ export class OrtCpuLatencyModel implements LatencyModel {
   }
 
   private sessionOptions(extra: ort.InferenceSession.SessionOptions = {}): ort.InferenceSession.SessionOptions {
-    return { intraOpNumThreads: this.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, ...extra };
+    return { intraOpNumThreads: this.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, ...externalDataOptions(), ...extra };
   }
 
   private async measure(policy: LayerPolicy): Promise<LatencyEstimate> {
