@@ -62,7 +62,7 @@ test('--batch scales the roofline work and is reported', () => {
 test('an unknown target exits 2 with one line naming the known targets', () => {
   const r = trtmix('latency', '--model', modelPath, '--target', 'rtx4090');
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /^trtmix: unknown latency target "rtx4090"; known targets: a10, a100, h100, l4, orin-agx, orin-nano, t4, xavier-agx, ort-cpu, profile:DIR\n/);
+  assert.match(r.stderr, /^trtmix: unknown latency target "rtx4090"; known targets: a10, a100, h100, h200, l4, orin-agx, orin-nano, t4, xavier-agx, ort-cpu, profile:DIR\n/);
   assert.equal(r.stdout, '');
 });
 

@@ -10,7 +10,7 @@ import { estimateRoofline, priceKernels, inputPrecision, outputPrecision } from 
 import { uniformPolicy, PRECISIONS, type LayerPolicy, type Precision } from '../src/policy.ts';
 import { chainGraph, convLayer } from './latency-helpers.ts';
 
-const GPUS = ['a10', 'a100', 'h100', 'l4', 'orin-agx', 'orin-nano', 't4', 'xavier-agx'];
+const GPUS = ['a10', 'a100', 'h100', 'h200', 'l4', 'orin-agx', 'orin-nano', 't4', 'xavier-agx'];
 
 test('every GPU of the issue has a profile whose numbers all carry a source', () => {
   assert.deepEqual(deviceIds(), GPUS);
