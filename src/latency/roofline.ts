@@ -62,6 +62,13 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
     const id = plan.producer.get(t);
     return id === undefined ? IO_PRECISION : outPrec[id];
   };
+  // TensorRT fuses a precision change into a kernel that is not a GEMM-class layer (explicit-quantization fusions:
+  // DQ into the prologue and Q into the epilogue of pooling, elementwise and normalization kernels), so only a
+  // change between two layers (or at the graph's inputs and outputs) is a reformat kernel of its own.
+  const fusedIntoProducer = (t: string): boolean => {
+    const id = plan.producer.get(t);
+    return id !== undefined && plan.kernels[id].kind !== 'layer';
+  };
   const reformat = (t: string, from: KernelPrecision, to: KernelPrecision, owner: string): void => {
     if (from === to || reformatted.has(`${t}\u0000${to}`)) return;
     reformatted.add(`${t}\u0000${to}`);
@@ -79,7 +86,7 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       let bytes = 0;
       k.reads.forEach((t, i) => {
         const readP = i < k.ownReads ? inP : outP;
-        reformat(t, sourcePrecision(t), readP, k.owner);
+        if (!fusedIntoProducer(t)) reformat(t, sourcePrecision(t), readP, k.owner);
         bytes += elems(t) * activationBytes(shape, readP);
       });
       if (k.layer.weightIsConstant) bytes += k.layer.params * BYTES[inP];
@@ -98,10 +105,7 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       continue;
     }
     let bytes = 0;
-    for (const t of k.reads) {
-      reformat(t, sourcePrecision(t), run, k.owner);
-      bytes += elems(t) * BYTES[run];
-    }
+    for (const t of k.reads) bytes += elems(t) * BYTES[run];
     for (const t of k.writes) bytes += elems(t) * BYTES[run];
     const memoryS = memS(bytes);
     kernels.push({ kernel: k, precision: run, computeS: 0, memoryS, seconds: memoryS + device.launchOverheadS });
