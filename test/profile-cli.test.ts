@@ -96,6 +96,12 @@ test('the folder trtmix profile writes drives a search (--target profile:DIR)', 
   assert.ok(Math.abs(doc.fp16LatencyMs - fp16) < 1e-9, `${doc.fp16LatencyMs} vs ${fp16}`);
   const written = JSON.parse(readFileSync(join(ws.dir, 'run-profile', 'policy.json'), 'utf8'));
   assert.equal(written.metrics.target, `profile:${dir}`);
+  // and latency --validate ranks a roofline against it
+  const v = await trtmix(['latency', '--model', ws.model, '--target', 'h100', '--validate', `profile:${dir}`, '--json']);
+  assert.equal(v.code, 0, v.stderr);
+  const report = JSON.parse(v.stdout);
+  assert.equal(report.correlation.pooled.layers, 10);
+  assert.deepEqual(report.unmapped, []);
 });
 
 test('no trtexec on PATH, a --trtexec that does not exist, a build that fails: one line each, exit 2', async () => {
