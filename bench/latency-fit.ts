@@ -116,6 +116,20 @@ for (const c of columns) {
   console.log(`${c}: mean rho ${mean(before)} -> ${mean(after)}${repeat.length ? ` (second measurement ${mean(repeat)})` : ''}; models >= 0.85: ${before.filter((r) => r >= 0.85).length} -> ${after.filter((r) => r >= 0.85).length} of ${after.length}${repeat.length ? ` (second measurement ${repeat.filter((r) => r >= 0.85).length})` : ''}`);
 }
 
+// ---- uniform-precision totals of the held-out models (their layers summed, each timed alone): the order a search sees
+// int8*: layers with fewer than 16 channels (or k, n < 16) stay fp16, as ModelOpt leaves them: int8 pads them to 32.
+console.log('\nper-model sums of layer times, batch 32 (ms): measured fp16 / fp32; roofline (fitted) all-int8 / int8* / fp16 / fp32');
+const narrow = (s: LayerShape): boolean => (s.op === 'Conv' || s.op === 'ConvTranspose' ? Math.min(s.cin, s.cout) < 16 : Math.min(s.k, s.n) < 16);
+for (const [name, m] of Object.entries(data.models)) {
+  const sum = (f: (k: string) => number | undefined) => m.layers.reduce((s, k) => s + (f(k) ?? NaN), 0) / 1e3;
+  const meas = PRECISIONS.map((p) => sum((k) => measured(k, p, 32)));
+  const roof = (p: KernelPrecision) => sum((k) => predictUs(data.shapes[k], p, 32, fitted));
+  const wide = sum((k) => predictUs(data.shapes[k], narrow(data.shapes[k]) ? 'fp16' : 'int8', 32, fitted));
+  const [int8, fp16, fp32] = [roof('int8'), roof('fp16'), roof('fp32')];
+  const order = `${int8 <= fp16 ? 'all-int8' : 'int8*'} <= fp16 <= fp32: ${Math.min(int8, wide) <= fp16 && fp16 <= fp32 ? 'yes' : 'NO'}`;
+  console.log(`  ${name.padEnd(18)} measured ${meas.map((x) => x.toFixed(3)).join(' / ')}${meas[0] <= meas[1] ? '' : ' (fp16 > fp32!)'}   roofline ${[int8, wide, fp16, fp32].map((x) => x.toFixed(3)).join(' / ')}   ${order}`);
+}
+
 // ---- INT8 evidence: cuBLASLt int8 GEMMs (torch._int_mm) against fp16, and what the (unfitted) int8 roofline says
 const int8Rows = Object.entries(data.int8Gemm).flatMap(([k, byBatch]) => Object.entries(byBatch).map(([b, us]) => {
   const fp16 = measured(k, 'fp16', Number(b));
