@@ -106,7 +106,7 @@ function runBuild(trtexec: string, b: ProfileBuild, dir: string, quiet: boolean)
 
 export const profileCommand: CommandModule<GlobalOptions, Args> = {
   command: 'profile',
-  describe: 'Build all-FP16, all-INT8 (and a policy\'s) TensorRT engines with trtexec and write the profile:DIR folder',
+  describe: 'Measure per-layer TensorRT times with trtexec (writes profile:DIR)',
   builder: (y) =>
     withModelOptions(y)
       .option('policy', { type: 'string', describe: 'policy.json whose engine to build and profile as well' })
@@ -117,6 +117,7 @@ export const profileCommand: CommandModule<GlobalOptions, Args> = {
       .epilogue('TensorRT <= 10 builds the model with --fp16 and --fp16 --int8 (and the policy\'s own flags); TensorRT 11 builds strongly typed from the models trtmix writes: fp16.onnx (every layer cast to float16), int8.qdq.onnx (Q/DQ on every layer) and the policy\'s model.qdq.onnx. Each build runs with --exportProfile --exportLayerInfo --profilingVerbosity=detailed --separateProfileRun.')
       .example([
         ['$0 profile --model m.onnx --input-shape x:1x3x224x224 --out profiles/', 'Profile your model on this machine\'s GPU'],
+        ['$0 profile --model m.onnx --policy runs/x/policy.json --trtexec /usr/src/tensorrt/bin/trtexec --out profiles/', 'The policy\'s engine as well, with a trtexec that is not on PATH'],
         ['$0 search --model m.onnx --data d.npy --target profile:profiles/', 'Search with the measured per-layer times'],
         ['$0 latency --model m.onnx --target h100 --validate profile:profiles/', 'How well the H100 roofline ranks your layers'],
       ]) as any,
