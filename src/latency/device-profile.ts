@@ -1,7 +1,9 @@
 /**
  * GPU device profiles for the roofline latency model: one JSON file per device in ./profiles/, every peak
  * number next to its public source (datasheet, architecture whitepaper, or "Derived"/"Assumption" with the
- * derivation). Tensor-core numbers are dense: datasheets that quote "with sparsity" are halved.
+ * derivation). Tensor-core numbers are dense: datasheets that quote "with sparsity" are halved. The roofline scales
+ * these peaks by efficiency terms fitted on an H200 (efficiency.ts, efficiency-fit.json), the same for every GPU:
+ * only the H200 / H100 are measured; refit on yours with bench/latency-sweep.py and bench/latency-fit.ts.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

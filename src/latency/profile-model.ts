@@ -111,12 +111,19 @@ export class ProfileLatencyModel implements LatencyModel {
     const perLayerMs = (p: Precision) => new Map(summarize(this.plan, uniformPolicy(names, p), priceKernels(this.plan, this.device, uniformPolicy(names, p))).perLayer.map((l) => [l.name, l.ms]));
     const rooflineFp32 = needsScaling ? perLayerMs('fp32') : new Map<string, number>();
     const rooflineFp16 = needsScaling ? perLayerMs('fp16') : new Map<string, number>();
-    const reformats = priceKernels(this.plan, this.device, policy).reformats;
+    // Only reformats between layers are missing from the measured builds: those at the graph's inputs and outputs
+    // are in every build already (TensorRT's input / output reformat layers).
+    const outputs = new Set(this.plan.outputs);
+    const reformats = priceKernels(this.plan, this.device, policy).reformats
+      .filter((r) => this.plan.producer.has(r.tensor) && !(outputs.has(r.tensor) && r.to === 'fp32'));
     const reformatMs = new Map<string, number>();
     for (const r of reformats) reformatMs.set(r.owner, (reformatMs.get(r.owner) ?? 0) + r.seconds * 1e3);
     const perLayer: LayerLatency[] = names.map((name) => {
       const precision = policy[name]?.precision ?? 'fp32';
-      return { name, ms: this.layerMs(name, precision, rooflineFp32, rooflineFp16), precision, reformatMs: reformatMs.get(name) ?? 0 };
+      // Reformats the build of the layer's precision measured in front of it (graph input, layout changes), plus
+      // those between layers of different precisions, which no uniform build has.
+      const measured = this.builds[buildFor(precision)]?.layers.get(name)?.reformatMs ?? 0;
+      return { name, ms: this.layerMs(name, precision, rooflineFp32, rooflineFp16), precision, reformatMs: measured + (reformatMs.get(name) ?? 0) };
     });
     // Unmapped engine layers: weighted by how many layers run in each build's precision.
     let otherMs = 0;

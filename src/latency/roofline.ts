@@ -1,6 +1,7 @@
 /**
- * Roofline latency of a policy on a GPU profile. Per kernel: max(compute at the kernel's precision and
- * shape efficiency, bytes moved / bandwidth) + launch overhead. Per tensor boundary whose producer writes a
+ * Roofline latency of a policy on a GPU profile. Per layer kernel: its fixed time plus compute at the kernel's
+ * precision and shape efficiency combined with bytes moved / bandwidth (efficiency.ts: terms fitted to measured
+ * kernels); per other kernel: bytes / bandwidth + launch overhead. Per tensor boundary whose producer writes a
  * different precision than its consumer reads: a reformat kernel (read + write the tensor, + launch).
  * The reformats are what make latency non-additive over layers: the cost of a layer's precision depends on
  * its neighbours'.
@@ -9,7 +10,7 @@ import type { LayerPolicy, Precision } from '../policy.ts';
 import type { LatencyEstimate, LatencyModel, LayerLatency } from './types.ts';
 import type { DeviceProfile } from './device-profile.ts';
 import type { Kernel, KernelPlan } from './graph.ts';
-import { BYTES, MEMORY_EFFICIENCY, activationBytes, computeSeconds, gemmShape, type KernelPrecision } from './efficiency.ts';
+import { BYTES, MEMORY_EFFICIENCY, activationBytes, fittedEfficiency, gemmShape, layerKernelTime, type EfficiencyModel, type KernelPrecision } from './efficiency.ts';
 
 /** Precision a layer reads its activations in (DESIGN.md action table). */
 export function inputPrecision(p: Precision): KernelPrecision {
@@ -50,7 +51,7 @@ function layerPrecision(policy: LayerPolicy, name: string): Precision {
 }
 
 /** Prices every kernel and reformat of the plan for one policy. */
-export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1): RooflineBreakdown {
+export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, efficiency: EfficiencyModel = fittedEfficiency()): RooflineBreakdown {
   const memS = (bytes: number): number => bytes / (device.memoryBytesPerS * MEMORY_EFFICIENCY);
   const elems = (t: string): number => (plan.tensorElems.get(t) ?? 0) * batch;
   const outPrec: KernelPrecision[] = [];
@@ -60,6 +61,13 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
   const sourcePrecision = (t: string): KernelPrecision => {
     const id = plan.producer.get(t);
     return id === undefined ? IO_PRECISION : outPrec[id];
+  };
+  // TensorRT fuses a precision change into a kernel that is not a GEMM-class layer (explicit-quantization fusions:
+  // DQ into the prologue and Q into the epilogue of pooling, elementwise and normalization kernels), so only a
+  // change between two layers (or at the graph's inputs and outputs) is a reformat kernel of its own.
+  const fusedIntoProducer = (t: string): boolean => {
+    const id = plan.producer.get(t);
+    return id !== undefined && plan.kernels[id].kind !== 'layer';
   };
   const reformat = (t: string, from: KernelPrecision, to: KernelPrecision, owner: string): void => {
     if (from === to || reformatted.has(`${t}\u0000${to}`)) return;
@@ -78,14 +86,13 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       let bytes = 0;
       k.reads.forEach((t, i) => {
         const readP = i < k.ownReads ? inP : outP;
-        reformat(t, sourcePrecision(t), readP, k.owner);
+        if (!fusedIntoProducer(t)) reformat(t, sourcePrecision(t), readP, k.owner);
         bytes += elems(t) * activationBytes(shape, readP);
       });
       if (k.layer.weightIsConstant) bytes += k.layer.params * BYTES[inP];
       for (const t of k.writes) bytes += elems(t) * activationBytes(shape, outP);
-      const computeS = computeSeconds(shape, k.layer.macs, inP, batch, device);
-      const memoryS = memS(bytes);
-      kernels.push({ kernel: k, precision: inP, computeS, memoryS, seconds: Math.max(computeS, memoryS) + device.launchOverheadS });
+      const t = layerKernelTime(shape, k.layer.macs, bytes, inP, batch, device, efficiency);
+      kernels.push({ kernel: k, precision: inP, ...t });
       continue;
     }
     const src = k.reads.length > 0 ? sourcePrecision(k.reads[0]) : IO_PRECISION;
@@ -98,10 +105,7 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       continue;
     }
     let bytes = 0;
-    for (const t of k.reads) {
-      reformat(t, sourcePrecision(t), run, k.owner);
-      bytes += elems(t) * BYTES[run];
-    }
+    for (const t of k.reads) bytes += elems(t) * BYTES[run];
     for (const t of k.writes) bytes += elems(t) * BYTES[run];
     const memoryS = memS(bytes);
     kernels.push({ kernel: k, precision: run, computeS: 0, memoryS, seconds: memoryS + device.launchOverheadS });
@@ -130,8 +134,8 @@ export function summarize(plan: KernelPlan, policy: LayerPolicy, breakdown: Roof
   return { totalMs, perLayer };
 }
 
-export function estimateRoofline(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1): LatencyEstimate {
-  return summarize(plan, policy, priceKernels(plan, device, policy, batch));
+export function estimateRoofline(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, efficiency?: EfficiencyModel): LatencyEstimate {
+  return summarize(plan, policy, priceKernels(plan, device, policy, batch, efficiency));
 }
 
 export class RooflineLatencyModel implements LatencyModel {
@@ -139,19 +143,21 @@ export class RooflineLatencyModel implements LatencyModel {
   readonly plan: KernelPlan;
   readonly device: DeviceProfile;
   readonly batch: number;
+  readonly efficiency: EfficiencyModel;
 
-  constructor(plan: KernelPlan, device: DeviceProfile, batch = 1) {
+  constructor(plan: KernelPlan, device: DeviceProfile, batch = 1, efficiency: EfficiencyModel = fittedEfficiency()) {
     this.target = device.id;
     this.plan = plan;
     this.device = device;
     this.batch = batch;
+    this.efficiency = efficiency;
   }
 
   async estimate(policy: LayerPolicy): Promise<LatencyEstimate> {
-    return estimateRoofline(this.plan, this.device, policy, this.batch);
+    return estimateRoofline(this.plan, this.device, policy, this.batch, this.efficiency);
   }
 
   breakdown(policy: LayerPolicy): RooflineBreakdown {
-    return priceKernels(this.plan, this.device, policy, this.batch);
+    return priceKernels(this.plan, this.device, policy, this.batch, this.efficiency);
   }
 }

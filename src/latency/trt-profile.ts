@@ -54,7 +54,11 @@ export interface EngineLayerInfo {
   onnxNodes: string[];
 }
 
-/** Parses `--exportLayerInfo` JSON: {"Layers": [...]} with names only or detailed objects. */
+/**
+ * Parses `--exportLayerInfo` JSON: {"Layers": [...]} with names only or detailed objects. TensorRT 10 writes the
+ * engine's I/O as "Bindings" (names), TensorRT 11 as "I/O Tensors" (objects); neither is needed here. Metadata is
+ * one string of "[ONNX Layer: ...]" entries (separated by \u001f), or a list of such strings.
+ */
 export function parseLayerInfo(raw: unknown): EngineLayerInfo[] {
   const layers = (raw as { Layers?: unknown })?.Layers;
   if (!Array.isArray(layers)) throw new Error('expected an object with a "Layers" array');
@@ -62,7 +66,7 @@ export function parseLayerInfo(raw: unknown): EngineLayerInfo[] {
     if (typeof l === 'string') return { name: l, onnxNodes: [] };
     const o = l as { Name?: unknown; LayerType?: unknown; Metadata?: unknown };
     if (typeof o?.Name !== 'string') throw new Error(`Layers[${i}] has no "Name"`);
-    const meta = typeof o.Metadata === 'string' ? o.Metadata : '';
+    const meta = typeof o.Metadata === 'string' ? o.Metadata : Array.isArray(o.Metadata) ? o.Metadata.filter((x) => typeof x === 'string').join('\u001f') : '';
     const onnxNodes = [...meta.matchAll(/\[ONNX Layer: ([^\]\u001f]*)\]/g)].map((m) => m[1].trim()).filter(Boolean);
     return { name: o.Name, ...(typeof o.LayerType === 'string' ? { type: o.LayerType } : {}), onnxNodes };
   });

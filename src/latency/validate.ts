@@ -51,10 +51,19 @@ export interface ValidationRow {
   profileMs: number;
 }
 
+export interface Agreement {
+  rho: number;
+  layers: number;
+  /** Median over layers of |roofline / profile - 1|. */
+  medianRelativeError: number;
+  /** Sum of the roofline's layer times over the profile's: the scale the ranking leaves open. */
+  totalRatio: number;
+}
+
 export interface ValidationReport {
   target: string;
-  /** Per build precision and pooled over both: rho and the number of layers compared. */
-  correlation: Record<'fp16' | 'int8' | 'pooled', { rho: number; layers: number }>;
+  /** Per build precision and pooled over both: rho, layers compared, median relative error, ratio of the totals. */
+  correlation: Record<'fp16' | 'int8' | 'pooled', Agreement>;
   rows: ValidationRow[];
   unmapped: Array<{ build: BuildPrecision; name: string; ms: number; reason: string }>;
 }
@@ -72,7 +81,16 @@ export async function validateRoofline(roofline: RooflineLatencyModel, profile: 
       if (measured > 0) rows.push({ name: l.name, op: layers[i].op, precision: p, rooflineMs: l.ms, profileMs: measured });
     });
   }
-  const corr = (rs: ValidationRow[]) => ({ rho: spearman(rs.map((r) => r.rooflineMs), rs.map((r) => r.profileMs)), layers: rs.length });
+  const corr = (rs: ValidationRow[]): Agreement => {
+    const rel = rs.map((r) => Math.abs(r.rooflineMs / r.profileMs - 1)).sort((a, b) => a - b);
+    const mid = rel.length / 2;
+    return {
+      rho: spearman(rs.map((r) => r.rooflineMs), rs.map((r) => r.profileMs)),
+      layers: rs.length,
+      medianRelativeError: rel.length === 0 ? NaN : rel.length % 2 ? rel[Math.floor(mid)] : (rel[mid - 1] + rel[mid]) / 2,
+      totalRatio: rs.reduce((s, r) => s + r.rooflineMs, 0) / rs.reduce((s, r) => s + r.profileMs, 0),
+    };
+  };
   const unmapped = (['fp16', 'int8', 'fp32'] as const).flatMap((b) => (profile.builds[b]?.unmapped ?? []).map((u) => ({ build: b, ...u })));
   return {
     target: roofline.target,

@@ -38,7 +38,7 @@ export interface SearchArgs extends ExperimentArgs {
 
 export function withSearchOptions<T>(y: Argv<T>): Argv<T & SearchArgs> {
   return withExperimentOptions(y)
-    .option('target', { type: 'string', default: 't4', describe: 'Latency target: t4 | a10 | l4 | a100 | h100 | orin-agx | orin-nano | xavier-agx | ort-cpu | profile:DIR' })
+    .option('target', { type: 'string', default: 't4', describe: 'Latency target: t4 | a10 | l4 | a100 | h100 | h200 | orin-agx | orin-nano | xavier-agx | ort-cpu | profile:DIR' })
     .option('budget-ms', { type: 'number', describe: 'Hard latency budget in milliseconds' })
     .option('budget', { type: 'number', describe: 'Hard latency budget as a fraction of the all-FP16 latency (e.g. 0.8)' })
     .option('max-drop', { type: 'number', default: 0.01, describe: 'Accuracy floor: largest relative drop from FP32 (0.01 = 1 %)' })

@@ -4,6 +4,7 @@ import { compareCommand } from './compare.ts';
 import { exportCommand } from './export.ts';
 import { infoCommand } from './info.ts';
 import { latencyCommand } from './latency.ts';
+import { profileCommand } from './profile.ts';
 import { replayCommand } from './replay.ts';
 import { searchCommand } from './search.ts';
 
@@ -14,6 +15,7 @@ export const commands: CommandModule<any, any>[] = [
   exportCommand,
   infoCommand,
   latencyCommand,
+  profileCommand,
   replayCommand,
   searchCommand,
 ];

@@ -10,7 +10,7 @@ import { createLatencyModel, knownTargets, parseTarget, type LatencyOptions } fr
 import { buildLatencyGraph } from '../../latency/onnx-graph.ts';
 import { RooflineLatencyModel } from '../../latency/roofline.ts';
 import { ProfileLatencyModel } from '../../latency/profile-model.ts';
-import { validateRoofline, type ValidationReport } from '../../latency/validate.ts';
+import { validateRoofline, type Agreement, type ValidationReport } from '../../latency/validate.ts';
 import type { LatencyEstimate } from '../../latency/types.ts';
 
 type Args = GlobalOptions & ModelArgs & {
@@ -132,7 +132,7 @@ async function validate(args: Args): Promise<void> {
 }
 
 function describeValidation(r: ValidationReport, source: string): string {
-  const rho = (c: { rho: number; layers: number }) => `${Number.isNaN(c.rho) ? 'n/a' : c.rho.toFixed(3)} over ${c.layers} layers`;
+  const rho = (c: Agreement) => `${Number.isNaN(c.rho) ? 'n/a' : c.rho.toFixed(3)} over ${c.layers} layers; median |roofline / profile - 1| ${c.medianRelativeError.toFixed(2)}; roofline total ${c.totalRatio.toFixed(2)}x the profile's`;
   const lines = [
     `Spearman rank correlation of ${r.target} roofline per-layer estimates with ${source}:`,
     `  fp16 ${rho(r.correlation.fp16)}`,
