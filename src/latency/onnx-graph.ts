@@ -61,7 +61,7 @@ export function batchOneShapes(graph: Graph, inputShapes: Record<string, number[
 
 /**
  * The LatencyGraph of a model whose layers were discovered with `discoverLayers`. Probes every float tensor
- * once (zeros as input); `inputShapes` may carry any batch, sizes are taken at batch 1.
+ * once (zeros as input); `inputShapes` may carry any batch, sizes are taken per sample.
  */
 export async function buildLatencyGraph(model: ModelProto, graph: Graph, layers: Layer[], inputShapes: Record<string, number[]>): Promise<LatencyGraph> {
   const types = inferElemTypes(graph);
@@ -72,13 +72,16 @@ export async function buildLatencyGraph(model: ModelProto, graph: Graph, layers:
     for (const o of node.output ?? []) if (o && FLOAT_TYPES.has(types.get(o) ?? 0) && !graph.initializers.has(o)) floatOutputs.push(o);
   }
   const probed = await probeTensors(model, zeroFeeds(graph, shapes), floatOutputs);
+  // A model with a fixed batch N is probed at N: sizes per sample divide it out (the roofline multiplies the batch back).
+  const probeBatch = Object.values(shapes)[0]?.[0] ?? 1;
+  const perSample = (dims: number[]): number => prod(dims) / probeBatch;
   const tensorElems = new Map<string, number>();
-  for (const [name, dims] of Object.entries(shapes)) if (FLOAT_TYPES.has(types.get(name) ?? 0)) tensorElems.set(name, prod(dims));
+  for (const [name, dims] of Object.entries(shapes)) if (FLOAT_TYPES.has(types.get(name) ?? 0)) tensorElems.set(name, perSample(dims));
   for (const name of floatOutputs) {
     // Constant-folded values (weights computed in the graph) are not activations; onnxruntime still probes them,
     // but they are recognisable by having no dependency on a graph input.
     if (!dependsOnInput(graph, name)) continue;
-    tensorElems.set(name, prod(probed[name].dims));
+    tensorElems.set(name, perSample(probed[name].dims));
   }
   const byName = new Map(layers.map((l) => [l.name, l]));
   return {
