@@ -69,13 +69,24 @@ export function percentileInterval(values: ArrayLike<number>, confidence = 0.95)
  * and n see the same draws, which is what pairs a candidate's replicates with FP32's.
  */
 export async function replicates(scorer: SubsetScorer, n: number, options: BootstrapOptions): Promise<Float64Array> {
+  return (await sharedReplicates([scorer], n, options))[0];
+}
+
+/** Replicates of several scorers on the same draws, drawn once. */
+export async function sharedReplicates(scorers: readonly SubsetScorer[], n: number, options: BootstrapOptions): Promise<Float64Array[]> {
   const resamples = options.resamples ?? DEFAULT_RESAMPLES;
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`a bootstrap needs at least one sample, got ${n}`);
   if (!Number.isInteger(resamples) || resamples < 2) throw new RangeError(`resamples must be a whole number >= 2, got ${resamples}`);
-  const out = new Float64Array(resamples);
+  const out = scorers.map(() => new Float64Array(resamples));
   const indices = new Uint32Array(n);
   const rng = bootstrapRng(options.seed, n);
-  for (let b = 0; b < resamples; b++) out[b] = await scorer(drawIndices(n, rng, indices));
+  for (let b = 0; b < resamples; b++) {
+    drawIndices(n, rng, indices);
+    for (let s = 0; s < scorers.length; s++) {
+      const v = scorers[s](indices);
+      out[s][b] = typeof v === 'number' ? v : await v;
+    }
+  }
   return out;
 }
 
@@ -103,14 +114,14 @@ export async function metricScorer(metric: Metric, input: MetricInput, fullScore
     const table = new Float64Array(n * k);
     rows.forEach((row, i) => table.set(row, i * k));
     const fromSums = metric.fromStatistics.bind(metric);
-    const sums = new Array<number>(k);
+    const sums = new Float64Array(k);
     const scoreOf = (indices: ArrayLike<number>): number => {
       sums.fill(0);
       for (let j = 0; j < indices.length; j++) {
         const base = indices[j] * k;
         for (let c = 0; c < k; c++) sums[c] += table[base + c];
       }
-      return fromSums(sums, indices.length);
+      return fromSums(Array.from(sums), indices.length);
     };
     const whole = scoreOf(Uint32Array.from({ length: n }, (_, i) => i));
     if (!(Math.abs(whole - fullScore) <= 1e-9 * Math.max(1, Math.abs(fullScore)))) {
