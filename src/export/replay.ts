@@ -42,9 +42,15 @@ export interface SearchDataRecord {
   /** sha256 of the data file (for the built-in example: its rec.npz). */
   sha256: string;
   labels?: { source: string; sha256: string };
-  /** Indices (into the data) of the samples the search scored policies on, ascending. */
+  /** Indices (into the data) of the search split, in the order scored (screening used the first --screen-samples). */
   evalIndices: number[];
   calibSamples: number;
+  /** Indices of the calibration samples, ascending (disjoint from the other two splits). */
+  calibIndices?: number[];
+  /** Indices of the test split of this data, ascending; empty with --test-data or without a test split. */
+  testIndices?: number[];
+  /** With --test-data: the held-out file instead of a test split. */
+  test?: { source: string; sha256: string; labels?: { source: string; sha256: string } };
   seed: number;
   /** Samples per onnxruntime batch during evaluation. */
   batchSize: number;
@@ -64,18 +70,31 @@ export function dataFiles(source: string, labels?: string): { data: string; labe
  */
 export function searchDataRecord(exp: {
   dataSource: string; labelsSource?: string; metricSpec: string; batchSize: number; seed: number;
-  split: { evalIndices: readonly number[]; calib: { count: number } };
+  split: { evalIndices: readonly number[]; calibIndices?: readonly number[]; testIndices?: readonly number[]; calib: { count: number } };
+  test?: { source: string; labelsSource?: string };
 }): SearchDataRecord {
   const files = dataFiles(exp.dataSource, exp.labelsSource);
+  const testFile = exp.test && exp.test.source !== 'split' ? exp.test : undefined;
   return {
     source: exp.dataSource,
     sha256: sha256Hex(readFileSync(files.data)),
     ...(files.labels ? { labels: { source: exp.labelsSource ?? files.labels, sha256: sha256Hex(readFileSync(files.labels)) } } : {}),
     evalIndices: [...exp.split.evalIndices],
     calibSamples: exp.split.calib.count,
+    ...(exp.split.calibIndices ? { calibIndices: [...exp.split.calibIndices] } : {}),
+    ...(exp.split.testIndices ? { testIndices: [...exp.split.testIndices] } : {}),
+    ...(testFile ? { test: fileRecord(testFile.source, testFile.labelsSource) } : {}),
     seed: exp.seed,
     batchSize: exp.batchSize,
     metric: exp.metricSpec,
+  };
+}
+
+function fileRecord(source: string, labels?: string): NonNullable<SearchDataRecord['test']> {
+  return {
+    source,
+    sha256: sha256Hex(readFileSync(source)),
+    ...(labels ? { labels: { source: labels, sha256: sha256Hex(readFileSync(labels)) } } : {}),
   };
 }
 
