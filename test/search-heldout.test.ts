@@ -81,6 +81,21 @@ test('policy.json: the test split is disjoint from calibration and search, and m
   assert.deepEqual([qd.calibIndices, qd.evalIndices, qd.testIndices], [d.calibIndices, d.evalIndices, []]);
   assert.equal(qd.test.source, shifted);
   assert.equal((q.metrics.test as { samples: number }).samples, 40);
+
+  // replay gives both back, with the recorded intervals: the search and test splits of the search's data, and the
+  // test score on the --test-data file.
+  const json = async (args: string[]) => {
+    const r = await trtmix(['replay', ...args, '--metric', 'cosine', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const again = await json([join(out, 'policy.json'), '--data', data]);
+  assert.equal(again.searchData, true);
+  assert.deepEqual([again.score, again.ci95, again.relativeDropCi95], [p.metrics.score, p.metrics.searchCi95, p.metrics.searchDropCi95]);
+  assert.deepEqual([again.test.samples, again.test.score, again.test.ci95, again.test.relativeDropCi95, again.test.reproduced], [test.samples, test.score, test.ci95, test.dropCi95, true]);
+  const onTestFile = await json([join(other, 'policy.json'), '--data', shifted]);
+  assert.deepEqual([onTestFile.testData, onTestFile.searchData, onTestFile.reproduced.score], [true, false, true]);
+  assert.deepEqual(onTestFile.ci95, (q.metrics.test as { ci95: number[] }).ci95);
 });
 
 test('--confidence 0.95: a policy is feasible only when the upper end of its paired drop interval is within the floor', async () => {
