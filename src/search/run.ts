@@ -27,7 +27,7 @@ import { sha256Hex } from '../export/policy-file.ts';
 import { searchDataRecord } from '../export/replay.ts';
 import { writeExports } from '../export/index.ts';
 import { renderSearchReport } from '../report/index.ts';
-import type { SearchReportInput, HistoryPoint, BaselinePoint } from '../report/types.ts';
+import type { SearchReportInput, HistoryPoint, BaselinePoint, HeldOutFigures } from '../report/types.ts';
 import { PrecisionEnv } from '../../envs/precision-env.ts';
 import { buildLatencyTable, type LatencyTable } from '../../envs/latency-table.ts';
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
@@ -508,7 +508,11 @@ export function reportInput(setup: SearchSetup, agent: string, policy: PolicyFil
     ...(Number.isFinite(env.constraints.maxDrop) ? { maxDrop: env.constraints.maxDrop } : {}),
     fp32Score: env.fp32Score, fp16LatencyMs: env.fp16LatencyMs, int8LatencyMs,
     layers: exp.loaded.layers.map((l) => ({ name: l.name, op: l.op, macs: l.macs, precision: byName.get(l.name) ?? 'fp32' })),
-    best: policy ? { score: policy.metrics.score, latencyMs: policy.metrics.latencyMs, reward: policy.metrics.reward as number } : null,
+    best: policy ? {
+      score: policy.metrics.score, latencyMs: policy.metrics.latencyMs, reward: policy.metrics.reward as number,
+      ...(policy.metrics.searchCi95 ? { ci95: policy.metrics.searchCi95 as [number, number], samples: policy.metrics.searchSamples as number } : {}),
+    } : null,
+    ...(policy?.metrics.test ? { test: policy.metrics.test as HeldOutFigures } : {}),
     history: points,
     baselines,
     ...(setup.analysis ? { sensitivity: { metricName: exp.metric.name, layers: setup.analysis.layers.map((l) => ({ name: l.name, op: l.op, macs: l.macs, int8Drop: l.int8Drop, leaveOneOutDrop: l.leaveOneOutDrop, mse: l.mse, kl: l.kl, histogramOverlap: l.histogramOverlap, outlierFraction: l.outlierFraction, rangeWaste: l.rangeWaste })) } } : {}),
