@@ -164,17 +164,10 @@ export interface ReplayLayerRow {
   latencyMs: number;
 }
 
-/** The held-out test samples replayed: the test split of the search's data, or the search's --test-data file. */
-export interface ReplayTest {
-  /** `split` (indices in policy.json) or the file. */
+/** The test split of the search's data replayed, in the terms of policy.json's metrics.test (a relative drop). */
+export interface ReplayTest extends Omit<ScoreFigures, 'dropBound'> {
+  /** `split`: the indices policy.json records. */
   source: string;
-  samples: number;
-  score: number;
-  fp32Score: number;
-  /** Relative, as policy.json's metrics.test.drop. */
-  relativeDrop: number;
-  ci95: [number, number];
-  relativeDropCi95: [number, number];
   /** policy.json's metrics.test.score, and whether it came back. */
   recorded?: number;
   reproduced?: boolean;
@@ -220,10 +213,8 @@ function recordedTestScore(policy: PolicyFile): number | undefined {
 }
 
 function testOf(source: string, f: ScoreFigures, recorded: number | undefined): ReplayTest {
-  return {
-    source, samples: f.samples, score: f.score, fp32Score: f.fp32Score, relativeDrop: f.drop, ci95: f.ci95, relativeDropCi95: f.dropCi95,
-    ...(recorded !== undefined ? { recorded, reproduced: Math.abs(f.score - recorded) <= REPRODUCE_TOLERANCE } : {}),
-  };
+  const { dropBound: _, ...figures } = f;
+  return { source, ...figures, ...(recorded !== undefined ? { recorded, reproduced: Math.abs(f.score - recorded) <= REPRODUCE_TOLERANCE } : {}) };
 }
 
 export async function replayPolicy(inputs: ReplayInputs): Promise<ReplayResult> {

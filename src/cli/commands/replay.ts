@@ -102,7 +102,7 @@ function report(policyPath: string, source: string, r: ReplayResult): string {
   if (r.test) {
     const t = r.test;
     const rec = t.recorded !== undefined ? ` (recorded ${num(t.recorded)}, ${verdict(t.reproduced!, Math.abs(t.score - t.recorded))})` : '';
-    lines.push(`test split, ${t.samples} held-out samples: ${r.metric} ${withInterval(t.score, t.ci95)}${rec}   FP32 ${num(t.fp32Score)}   drop ${percentWithInterval(t.relativeDrop, t.relativeDropCi95)}`);
+    lines.push(`test split, ${t.samples} held-out samples: ${r.metric} ${withInterval(t.score, t.ci95)}${rec}   FP32 ${num(t.fp32Score)}   drop ${percentWithInterval(t.drop, t.dropCi95)}`);
   }
   let recordedLatency = '';
   if (r.recorded && r.reproduced && r.recorded.target === r.target) {
