@@ -15,8 +15,11 @@ import { makeAttr } from '../src/onnx/tensor.ts';
 import { top1, type Metric, type MetricInput, type SampleOutputs } from '../src/quant/metrics.ts';
 import type { SimulationBase } from '../src/quant/simulate.ts';
 import { uniformPolicy, type LayerPolicy } from '../src/policy.ts';
+import { takeSamples } from '../src/data/dataset.ts';
 import { accuracyChange } from '../envs/reward.ts';
-import { metricScorer, pairedInterval, percentileInterval, quantile, replicates, sharedReplicates } from '../src/quant/bootstrap.ts';
+import {
+  metricScorer, normalQuantile, pairedDifferenceInterval, pairedInterval, percentileInterval, quantile, replicates, sharedReplicates, wilsonInterval,
+} from '../src/quant/bootstrap.ts';
 import { makeModel, randomInput, randomTensor, valueInfo } from './fixtures/models.ts';
 
 test('quantile and percentileInterval: linear interpolation between order statistics (NumPy default)', () => {
@@ -199,6 +202,74 @@ test('coverage holds as well in 200 test sets for a whole-set metric that is no 
   const c = await coverage(macroRecall, 200, 1000);
   assert.ok(c.score >= 0.9 && c.score <= 0.99, `score coverage ${c.score}`);
   assert.ok(c.drop >= 0.9 && c.drop <= 0.99, `drop coverage ${c.drop}`);
+});
+
+test('normalQuantile, Wilson and Newcombe intervals by hand', () => {
+  assert.ok(Math.abs(normalQuantile(0.975) - 1.959963985) < 1e-8);
+  assert.ok(Math.abs(normalQuantile(0.025) + 1.959963985) < 1e-8);
+  assert.equal(normalQuantile(0.5), 0);
+  assert.ok(Math.abs(normalQuantile(0.001) + 3.090232306) < 1e-8);
+  // 0 of 10: [0, z^2 / (n + z^2)] = [0, 0.2775]; 10 of 10 mirrors it.
+  const [lo0, hi0] = wilsonInterval(0, 10);
+  assert.equal(lo0, 0);
+  assert.ok(Math.abs(hi0 - 0.27753) < 1e-5);
+  const [lo10, hi10] = wilsonInterval(10, 10);
+  assert.ok(Math.abs(lo10 - (1 - 0.27753)) < 1e-5 && hi10 === 1);
+  // 128 of 128 right: the bootstrap would say [1, 1]; the score interval still allows 2.9 % errors.
+  assert.ok(Math.abs(wilsonInterval(128, 128)[0] - 128 / (128 + 1.959963985 ** 2)) < 1e-9);
+  // Two classifiers that never disagree, on 128 samples all right: the difference is near 0 but not known to be 0.
+  const all = new Array(128).fill(1);
+  const [dlo, dhi] = pairedDifferenceInterval(all, all);
+  assert.ok(dlo < -0.02 && dhi > 0.02 && Math.abs(dlo + dhi) < 1e-12, `[${dlo}, ${dhi}]`);
+  // Swapping the two negates the interval; more disagreement one way moves it that way.
+  const a = Array.from({ length: 100 }, (_, i) => (i < 90 ? 1 : 0));
+  const b = Array.from({ length: 100 }, (_, i) => (i < 80 || i >= 95 ? 1 : 0));
+  const [l1, u1] = pairedDifferenceInterval(a, b);
+  const [l2, u2] = pairedDifferenceInterval(b, a);
+  assert.ok(Math.abs(l1 + u2) < 1e-12 && Math.abs(u1 + l2) < 1e-12);
+  assert.ok(l1 < 0.05 && 0.05 < u1, `difference 0.05 inside [${l1}, ${u1}]`);
+});
+
+/**
+ * Near 100 %, where a percentile bootstrap breaks down: with 128 samples all right it gives [1, 1]. Labels here are
+ * FP32's class with 1 % noise, so FP32 and all-FP16 score about 0.99; a test set often holds no error at all, and
+ * the two often never disagree on it. The evaluator's intervals for a proportion must still cover.
+ */
+test('coverage near 100 %: top-1 intervals of all-FP16 (no disagreement with FP32) and all-INT8 cover in at least 90 % of 60 test sets of 128', async () => {
+  const rng = seedrandom('cov-near-perfect');
+  const labels = population.fp32.map((o) => (rng() < 0.01 ? Math.floor(rng() * 4) : argmax(o.logits.data)));
+  const layers = Object.keys(policy);
+  const x = evaluator.data.inputs.x;
+  const check = async (p: LayerPolicy) => {
+    const all = await PolicyEvaluator.create(evaluator.base, { count: POPULATION, inputs: { x }, labels }, top1, { batchSize: 1000 });
+    const truth = await all.figures(p);
+    const order = Array.from({ length: POPULATION }, (_, i) => i);
+    let score = 0;
+    let drop = 0;
+    let zeroWidth = 0;
+    const sets = 60;
+    for (let t = 0; t < sets; t++) {
+      for (let i = 0; i < 128; i++) {
+        const j = i + Math.floor(rng() * (POPULATION - i));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      const set = takeSamples({ count: POPULATION, inputs: { x }, labels }, order.slice(0, 128));
+      const f = await (await PolicyEvaluator.create(evaluator.base, set, top1, { batchSize: 128, bootstrap: { seed: t } })).figures(p);
+      if (f.ci95[0] <= truth.score && truth.score <= f.ci95[1]) score++;
+      if (f.dropCi95[0] <= truth.drop && truth.drop <= f.dropCi95[1]) drop++;
+      if (f.ci95[1] - f.ci95[0] < 1e-12 || f.dropCi95[1] - f.dropCi95[0] < 1e-12) zeroWidth++;
+    }
+    return { score: score / sets, drop: drop / sets, zeroWidth, truth };
+  };
+  const fp16 = await check(uniformPolicy(layers, 'fp16'));
+  assert.ok(fp16.truth.score > 0.985, `all-FP16 top-1 ${fp16.truth.score}`);
+  const int8 = await check(policy);
+  for (const [name, c] of [['fp16', fp16], ['int8', int8]] as const) {
+    assert.equal(c.zeroWidth, 0, `${name}: no interval of zero width`);
+    // At the boundary a score interval errs on the safe side (Wilson's is; the bootstrap's alone covers far less).
+    assert.ok(c.score >= 0.9 && c.score <= 1, `${name}: score coverage ${c.score}`);
+    assert.ok(c.drop >= 0.9 && c.drop <= 1, `${name}: drop coverage ${c.drop}`);
+  }
 });
 
 test('PolicyEvaluator.figures: the score, FP32 on the same samples, the drop and both intervals, seeded', async () => {

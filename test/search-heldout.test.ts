@@ -5,7 +5,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveModel } from '../src/onnx/model.ts';
@@ -150,6 +150,9 @@ test('--test-data, --test-labels, --test-samples and --confidence: bad combinati
   await refuse({ 'test-labels': join(dir, 'l.txt') }, /--test-labels was given without --test-data/);
   await refuse({ 'test-data': shifted, 'test-samples': 10 }, /either --test-samples .* or --test-data/);
   await refuse({ 'test-data': join(dir, 'missing.npy') }, /test data file .*missing\.npy does not exist/);
+  const labels = join(dir, 'labels.txt');
+  writeFileSync(labels, `${Array.from({ length: N }, (_, i) => i % 4).join('\n')}\n`);
+  await refuse({ labels, metric: 'top1', 'test-data': shifted }, /the test data needs labels like --data \(metric top1 reads them\); pass --test-labels/);
   await refuse({ 'calib-samples': 100, 'eval-samples': 100 }, /120 samples, fewer than the 100 calibration \+ 100 search/);
   await refuse({ model: undefined, data: undefined, 'test-data': shifted }, /--test-data was given without --model/);
   const r = await trtmix(['search', '--model', model, '--data', data, '--confidence', '95', '--out', join(dir, 'c95')]);

@@ -120,7 +120,7 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
   const metric = await loadMetric(metricSpec, { iouThreshold: args['iou-threshold'] });
   if (metric.needsLabels && !data.labels) throw new UserError(`metric ${metric.name} needs labels; pass --labels (or choose a metric that compares with FP32, e.g. agreement)`);
   const seed = args.seed ?? 0;
-  const testFile = loadTestData(args, loaded, metric);
+  const testFile = loadTestData(args, loaded, metric, data);
   const split = splitDataset(data, {
     calibSamples: args['calib-samples'],
     evalSamples: args['eval-samples'],
@@ -153,7 +153,7 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
 }
 
 /** --test-data / --test-labels, checked like --data / --labels. */
-function loadTestData(args: ExperimentArgs, loaded: LoadedModel, metric: Metric): TestSet | undefined {
+function loadTestData(args: ExperimentArgs, loaded: LoadedModel, metric: Metric, data: Dataset): TestSet | undefined {
   const path = args['test-data'];
   if (path === undefined) {
     if (args['test-labels'] !== undefined) throw new UserError('--test-labels was given without --test-data; pass the held-out inputs they label');
@@ -162,11 +162,12 @@ function loadTestData(args: ExperimentArgs, loaded: LoadedModel, metric: Metric)
   if (loaded.builtIn) throw new UserError('--test-data was given without --model; pass the ONNX model the test data is for (the built-in example keeps a test split of its own lines)');
   if (args['test-samples'] !== undefined) throw new UserError('give either --test-samples (a test split of --data) or --test-data (a separate file), not both');
   if (!existsSync(path)) throw new UserError(`test data file ${path} does not exist; check the --test-data path`);
-  const data = loadDataset({
+  const test = loadDataset({
     dataPath: path,
     labelsPath: args['test-labels'],
     inputs: modelInputs(loaded.graph).map((i) => ({ name: i.name, dims: i.dims })),
   });
-  if (metric.needsLabels && !data.labels) throw new UserError(`metric ${metric.name} needs labels for the test data too; pass --test-labels`);
-  return { data, source: path, ...(args['test-labels'] !== undefined ? { labelsSource: args['test-labels'] } : {}) };
+  // A plugin need not say that it reads labels; that --data has them is reason enough to want them for the test too.
+  if ((metric.needsLabels || data.labels) && !test.labels) throw new UserError(`the test data needs labels like --data${metric.needsLabels ? ` (metric ${metric.name} reads them)` : ''}; pass --test-labels`);
+  return { data: test, source: path, ...(args['test-labels'] !== undefined ? { labelsSource: args['test-labels'] } : {}) };
 }

@@ -101,39 +101,128 @@ export function pairedInterval(
   return percentileInterval(Array.from(candidate, (c, b) => statistic(c, reference[b])), confidence);
 }
 
+/** A metric's per-sample statistics on one set of outputs: n rows of k numbers, and the score of any subset of rows. */
+export interface SampleStatistics {
+  n: number;
+  k: number;
+  table: Float64Array;
+  scoreOf: (indices: ArrayLike<number>) => number;
+}
+
 /**
- * A SubsetScorer for a metric on one set of outputs. With `statistics` / `fromStatistics` the per-sample sums are
- * taken once and every drawn set costs a sum; the sums must give `fullScore` back (a plugin whose two definitions
- * disagree is refused: its intervals would describe another metric). Otherwise each drawn set is scored afresh.
+ * The statistics of a metric that has `statistics` / `fromStatistics`, checked: their sums must give `fullScore`
+ * back (a plugin whose two definitions disagree is refused: its intervals would describe another metric).
+ * Undefined for a metric without them.
+ */
+export async function sampleStatistics(metric: Metric, input: MetricInput, fullScore: number): Promise<SampleStatistics | undefined> {
+  if (!metric.statistics || !metric.fromStatistics) return undefined;
+  const n = input.outputs.length;
+  const rows = await metric.statistics(input);
+  const k = checkStatistics(metric.name, rows, n);
+  const table = new Float64Array(n * k);
+  rows.forEach((row, i) => table.set(row, i * k));
+  const fromSums = metric.fromStatistics.bind(metric);
+  const sums = new Float64Array(k);
+  const scoreOf = (indices: ArrayLike<number>): number => {
+    sums.fill(0);
+    for (let j = 0; j < indices.length; j++) {
+      const base = indices[j] * k;
+      for (let c = 0; c < k; c++) sums[c] += table[base + c];
+    }
+    return fromSums(Array.from(sums), indices.length);
+  };
+  const whole = scoreOf(Uint32Array.from({ length: n }, (_, i) => i));
+  if (!(Math.abs(whole - fullScore) <= 1e-9 * Math.max(1, Math.abs(fullScore)))) {
+    throw new UserError(`metric ${metric.name}: fromStatistics of the summed statistics gives ${whole} but score gives ${fullScore}; make the two agree (or drop statistics/fromStatistics from the plugin)`);
+  }
+  return { n, k, table, scoreOf };
+}
+
+/**
+ * A SubsetScorer for a metric on one set of outputs: from its statistics when it has them (every drawn set costs a
+ * sum), else by scoring each drawn set afresh.
  */
 export async function metricScorer(metric: Metric, input: MetricInput, fullScore: number): Promise<SubsetScorer> {
-  const n = input.outputs.length;
-  if (metric.statistics && metric.fromStatistics) {
-    const rows = await metric.statistics(input);
-    const k = checkStatistics(metric.name, rows, n);
-    const table = new Float64Array(n * k);
-    rows.forEach((row, i) => table.set(row, i * k));
-    const fromSums = metric.fromStatistics.bind(metric);
-    const sums = new Float64Array(k);
-    const scoreOf = (indices: ArrayLike<number>): number => {
-      sums.fill(0);
-      for (let j = 0; j < indices.length; j++) {
-        const base = indices[j] * k;
-        for (let c = 0; c < k; c++) sums[c] += table[base + c];
-      }
-      return fromSums(Array.from(sums), indices.length);
-    };
-    const whole = scoreOf(Uint32Array.from({ length: n }, (_, i) => i));
-    if (!(Math.abs(whole - fullScore) <= 1e-9 * Math.max(1, Math.abs(fullScore)))) {
-      throw new UserError(`metric ${metric.name}: fromStatistics of the summed statistics gives ${whole} but score gives ${fullScore}; make the two agree (or drop statistics/fromStatistics from the plugin)`);
-    }
-    return scoreOf;
-  }
+  const stats = await sampleStatistics(metric, input, fullScore);
+  if (stats) return stats.scoreOf;
   return (indices) => scoreWith(metric, {
     outputs: Array.from(indices, (i) => input.outputs[i]),
     reference: Array.from(indices, (i) => input.reference[i]),
     ...(input.labels ? { labels: Array.from(indices, (i) => input.labels![i]) } : {}),
   });
+}
+
+/**
+ * The per-sample hits of a metric that is a plain proportion (top-1: one 0/1 statistic per sample, score = hits / n),
+ * else undefined. For those the percentile bootstrap is known to be too narrow near 0 and 1 (all 128 right gives
+ * [1, 1]), so the evaluator widens it to the analytic score intervals below.
+ */
+export function proportionHits(metric: Metric, stats: SampleStatistics): Uint8Array | undefined {
+  if (stats.k !== 1 || !metric.fromStatistics) return undefined;
+  const { n, table } = stats;
+  if (!table.every((v) => v === 0 || v === 1)) return undefined;
+  const half = Math.floor(n / 2);
+  const probes: Array<[number, number]> = [[0, 0], [n, 1], [half, half / n]];
+  if (!probes.every(([hits, share]) => Math.abs(metric.fromStatistics!([hits], n) - share) <= 1e-12)) return undefined;
+  return Uint8Array.from(table);
+}
+
+/** The standard normal quantile (Acklam's rational approximation, relative error below 1.2e-9). */
+export function normalQuantile(p: number): number {
+  if (!(p > 0 && p < 1)) throw new RangeError(`normalQuantile needs 0 < p < 1, got ${p}`);
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const tail = (q: number) => (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  if (p < 0.02425) return tail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+/** Wilson's score interval of a proportion (successes of n), two-sided at `confidence`. */
+export function wilsonInterval(successes: number, n: number, confidence = 0.95): Interval {
+  checkConfidence(confidence);
+  if (!(n > 0)) throw new RangeError(`a proportion needs n > 0, got ${n}`);
+  const z = normalQuantile(1 - (1 - confidence) / 2);
+  const p = successes / n;
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/**
+ * Newcombe's hybrid score interval (1998, method 10) for the difference pA - pB of two proportions measured on the
+ * same samples: Wilson intervals of both, combined with their correlation. Unlike a bootstrap it does not collapse
+ * to [0, 0] when the two never disagree on the samples at hand.
+ */
+export function pairedDifferenceInterval(hitsA: ArrayLike<number>, hitsB: ArrayLike<number>, confidence = 0.95): Interval {
+  const n = hitsA.length;
+  if (n !== hitsB.length || n === 0) throw new RangeError(`paired hits differ in number or are empty: ${n} vs ${hitsB.length}`);
+  let both = 0; let onlyA = 0; let onlyB = 0;
+  for (let i = 0; i < n; i++) {
+    if (hitsA[i] && hitsB[i]) both++;
+    else if (hitsA[i]) onlyA++;
+    else if (hitsB[i]) onlyB++;
+  }
+  const neither = n - both - onlyA - onlyB;
+  const pA = (both + onlyA) / n;
+  const pB = (both + onlyB) / n;
+  const [lA, uA] = wilsonInterval(both + onlyA, n, confidence);
+  const [lB, uB] = wilsonInterval(both + onlyB, n, confidence);
+  const denominator = Math.sqrt((both + onlyA) * (onlyB + neither) * (both + onlyB) * (onlyA + neither));
+  const phi = denominator > 0 ? (both * neither - onlyA * onlyB) / denominator : 0;
+  const below = Math.sqrt(Math.max(0, (pA - lA) ** 2 - 2 * phi * (pA - lA) * (uB - pB) + (uB - pB) ** 2));
+  const above = Math.sqrt(Math.max(0, (uA - pA) ** 2 - 2 * phi * (uA - pA) * (pB - lB) + (pB - lB) ** 2));
+  return [pA - pB - below, pA - pB + above];
+}
+
+/** The smallest interval holding both. */
+export function hull(a: Interval, b: Interval): Interval {
+  return [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
 }
 
 function checkStatistics(name: string, rows: unknown, n: number): number {

@@ -12,7 +12,10 @@ import type { LayerPolicy } from '../policy.ts';
 import { policyKey } from '../policy.ts';
 import type { Metric, SampleOutputs } from './metrics.ts';
 import { scoreWith } from './metrics.ts';
-import { metricScorer, pairedInterval, percentileInterval, replicates, type Interval } from './bootstrap.ts';
+import {
+  hull, metricScorer, pairedDifferenceInterval, pairedInterval, percentileInterval, proportionHits, replicates, sampleStatistics, wilsonInterval,
+  type Interval,
+} from './bootstrap.ts';
 import { accuracyChange } from '../../envs/reward.ts';
 import { buildSimulatedModel, type SimulationBase } from './simulate.ts';
 
@@ -87,6 +90,8 @@ interface CachedScore {
   score: number;
   /** Bootstrap replicates of the score (all samples only). */
   replicates?: Float64Array;
+  /** Per-sample 0/1 hits, for a metric that is a plain proportion (top-1). */
+  hits?: Uint8Array;
 }
 
 export class PolicyEvaluator {
@@ -100,7 +105,7 @@ export class PolicyEvaluator {
   private readonly layerNames: string[];
   private readonly batchSize: number;
   private readonly bootstrap: { seed: number | string; resamples?: number };
-  private fp32Replicates?: Float64Array;
+  private fp32Replicates?: CachedScore;
 
   private constructor(readonly base: SimulationBase, readonly data: SampleSet, metric: Metric, opts: EvaluatorOptions) {
     this.metric = metric;
@@ -154,15 +159,30 @@ export class PolicyEvaluator {
     }
     const fp32 = await this.referenceReplicates();
     const drop = (score: number, fp32Score: number) => -accuracyChange(score, fp32Score, this.higherIsBetter);
+    let ci95 = percentileInterval(entry.replicates!, 0.95);
+    let dropInterval = (confidence: number) => pairedInterval(entry.replicates!, fp32.replicates!, drop, confidence);
+    const { hits } = entry;
+    if (hits && fp32.hits) {
+      // A proportion: never narrower than its score intervals, which stay honest where every sample agrees.
+      const bootstrapDrop = dropInterval;
+      ci95 = hull(ci95, wilsonInterval(hits.reduce((a, b) => a + b, 0), hits.length, 0.95));
+      dropInterval = (confidence) => hull(bootstrapDrop(confidence), this.relativeDropInterval(pairedDifferenceInterval(hits, fp32.hits!, confidence)));
+    }
     return {
       score: entry.score,
       fp32Score: this.fp32Score,
       drop: drop(entry.score, this.fp32Score),
       samples: this.data.count,
-      ci95: percentileInterval(entry.replicates!, 0.95),
-      dropCi95: pairedInterval(entry.replicates!, fp32, drop, 0.95),
-      ...(opts.confidence !== undefined ? { dropBound: pairedInterval(entry.replicates!, fp32, drop, opts.confidence)[1] } : {}),
+      ci95,
+      dropCi95: dropInterval(0.95),
+      ...(opts.confidence !== undefined ? { dropBound: dropInterval(opts.confidence)[1] } : {}),
     };
+  }
+
+  /** An interval of score - fp32Score as one of the relative drop (FP32's own uncertainty is in the difference's). */
+  private relativeDropInterval([lo, hi]: Interval): Interval {
+    const scale = Math.abs(this.fp32Score) > 1e-12 ? Math.abs(this.fp32Score) : 1;
+    return this.higherIsBetter ? [-hi / scale, -lo / scale] : [lo / scale, hi / scale];
   }
 
   private keyOf(policy: LayerPolicy, samples: number): string {
@@ -174,12 +194,18 @@ export class PolicyEvaluator {
     const input = { outputs, reference: this.reference.slice(0, samples), labels: this.data.labels?.slice(0, samples) };
     const score = await scoreWith(this.metric, input);
     if (!withReplicates || samples !== this.data.count) return { score };
-    return { score, replicates: await replicates(await metricScorer(this.metric, input, score), samples, this.bootstrap) };
+    return this.withReplicates(input, score);
   }
 
-  private async referenceReplicates(): Promise<Float64Array> {
-    const input = { outputs: this.reference, reference: this.reference, labels: this.data.labels };
-    this.fp32Replicates ??= await replicates(await metricScorer(this.metric, input, this.fp32Score), this.data.count, this.bootstrap);
+  private async withReplicates(input: { outputs: SampleOutputs[]; reference: SampleOutputs[]; labels?: unknown[] }, score: number): Promise<CachedScore> {
+    const stats = await sampleStatistics(this.metric, input, score);
+    const scorer = stats ? stats.scoreOf : await metricScorer(this.metric, input, score);
+    const hits = stats ? proportionHits(this.metric, stats) : undefined;
+    return { score, replicates: await replicates(scorer, input.outputs.length, this.bootstrap), ...(hits ? { hits } : {}) };
+  }
+
+  private async referenceReplicates(): Promise<CachedScore> {
+    this.fp32Replicates ??= await this.withReplicates({ outputs: this.reference, reference: this.reference, labels: this.data.labels }, this.fp32Score);
     return this.fp32Replicates;
   }
 
