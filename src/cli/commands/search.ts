@@ -80,7 +80,9 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
               : 'search done',
           policy && figures
             ? `best on the search split (${figures.search.samples} samples): ${figuresText(metric, figures.search)}, ${policy.metrics.latencyMs.toFixed(3)} ms on ${doc.target} (all-FP16 ${setup.env.fp16LatencyMs.toFixed(3)} ms, all-INT8 ${(doc.int8LatencyMs as number).toFixed(3)} ms), ${(100 * (doc.int8MacsShare as number)).toFixed(1)} % of MACs in int8/mixed`
-            : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
+            : setup.evaluator.confidence !== undefined
+              ? `no feasible policy was found at ${100 * setup.evaluator.confidence} % confidence: ${setup.exp.split.eval.count} search samples may be too few to show any policy within the floor; give more --eval-samples, loosen --max-drop or the budget, or search longer`
+              : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
           ...(policy && figures && setup.evaluator.confidence !== undefined
             ? [`floor checked at ${100 * setup.evaluator.confidence} % confidence: the search-split drop is at most ${percentWithInterval(policy.metrics.dropBound as number)} (upper end of its paired interval; floor ${percentWithInterval(maxDrop)})`]
             : []),
