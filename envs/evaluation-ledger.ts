@@ -21,6 +21,8 @@ export interface EvaluationRecord {
   /** False when the policy was over the latency budget and, by configuration, never scored. */
   scored: boolean;
   latencyMs: number;
+  /** The relative drop the floor was checked against when it was not -dAcc (`--confidence`: an interval's end). */
+  dropBound?: number;
   /** R = wAcc * dAcc - wLat * dLat on the best data measured (full if confirmed, else subset); NaN if unscored. */
   reward: number;
   dAcc: number;

@@ -75,6 +75,7 @@ export interface RestoredMeasurement {
   latencyMs: number;
   score?: number;
   subsetScore?: number;
+  dropBound?: number;
 }
 
 function normalizeActions(actions: readonly (ActionOption | Precision)[]): ActionOption[] {
@@ -347,7 +348,7 @@ export class PrecisionEnv implements Env<Float32Array> {
       const actions = this.actionsFromPolicy(m.policy);
       const confirmed = m.score !== undefined && Number.isFinite(m.score);
       const score = confirmed ? m.score! : m.subsetScore;
-      const rec = this.makeRecord(key, m.policy, actions, m.latencyMs, score, confirmed, 0, 0);
+      const rec = this.makeRecord(key, m.policy, actions, m.latencyMs, score, confirmed, 0, 0, m.dropBound);
       if (m.subsetScore !== undefined) {
         rec.subsetScore = m.subsetScore;
         if (!confirmed || rec.feasible) this.contenders.set(key, rec.reward);
@@ -372,17 +373,17 @@ export class PrecisionEnv implements Env<Float32Array> {
       record = this.makeRecord(key, policy, actions, latencyMs, subsetScore, false, 0, started);
       record.subsetScore = subsetScore;
       if (this.shouldConfirm(record)) {
-        const { score } = await this.o.evaluator.evaluate(policy);
+        const { score, dropBound } = await this.o.evaluator.evaluate(policy);
         stats.evaluations++;
-        record = this.makeRecord(key, policy, actions, latencyMs, score, true, stats.evaluations, started);
+        record = this.makeRecord(key, policy, actions, latencyMs, score, true, stats.evaluations, started, dropBound);
         record.subsetScore = subsetScore;
         // Refuted on the full data: it no longer crowds out later candidates.
         if (!record.feasible) this.contenders.delete(key);
       }
     } else {
-      const { score } = await this.o.evaluator.evaluate(policy);
+      const { score, dropBound } = await this.o.evaluator.evaluate(policy);
       stats.evaluations++;
-      record = this.makeRecord(key, policy, actions, latencyMs, score, true, stats.evaluations, started);
+      record = this.makeRecord(key, policy, actions, latencyMs, score, true, stats.evaluations, started, dropBound);
       if (screened !== undefined) record.subsetScore = screened;
       if (!record.feasible) this.contenders.delete(key);
     }
@@ -416,14 +417,17 @@ export class PrecisionEnv implements Env<Float32Array> {
     confirmed: boolean,
     evaluation: number,
     started: number,
+    dropBound?: number,
   ): EvaluationRecord {
     const dLat = latencyChange(latencyMs, this.fp16LatencyMs);
     const scored = score !== undefined;
     const ref = confirmed ? this.fp32Score : (this.fp32SubsetScore ?? this.fp32Score);
     const dAcc = scored ? accuracyChange(score, ref, this.higherIsBetter) : NaN;
     const reward = scored ? this.weights.wAcc * dAcc - this.weights.wLat * dLat : NaN;
-    // An unscored policy is over budget; pay it as if its accuracy were perfect, minus the penalty.
-    const violations = constraintViolations(latencyMs, scored ? dAcc : 0, this.constraints);
+    // An unscored policy is over budget; pay it as if its accuracy were perfect, minus the penalty. With a drop bound
+    // (--confidence) the floor must hold for the bound, while the reward stays on the point estimate.
+    const bounded = confirmed && dropBound !== undefined;
+    const violations = constraintViolations(latencyMs, scored ? (bounded ? -dropBound : dAcc) : 0, this.constraints);
     return {
       key,
       policy,
@@ -431,6 +435,7 @@ export class PrecisionEnv implements Env<Float32Array> {
       score: confirmed ? score! : NaN,
       confirmed,
       scored,
+      ...(bounded ? { dropBound } : {}),
       latencyMs,
       reward,
       dAcc,

@@ -8,9 +8,11 @@ import type { CalibrationChoice, LayerPolicy, Precision } from '../src/policy.ts
 export interface PolicyEvaluator {
   /**
    * Score of the model under `policy`. With `subset: true`, a cheaper score on a fixed subset of the
-   * data, used to screen candidates before confirming them on the full set.
+   * data, used to screen candidates before confirming them on the full set. `dropBound`, when given for a full
+   * evaluation, is the relative drop the accuracy floor is checked against instead of the point estimate (the
+   * pessimistic end of a confidence interval, `--confidence`).
    */
-  evaluate(policy: LayerPolicy, opts?: { subset?: boolean }): Promise<{ score: number }>;
+  evaluate(policy: LayerPolicy, opts?: { subset?: boolean }): Promise<{ score: number; dropBound?: number }>;
   /** Score of the FP32 model on the full data. */
   readonly fp32Score: number;
   /** Score of the FP32 model on the subset; when absent the environment measures it once. */

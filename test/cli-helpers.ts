@@ -122,7 +122,8 @@ export function workspace(prefix: string): Workspace {
   saveModel(tinyCnn(), ws.model);
   writeNpy(ws.data, { dtype: 'float32', shape: [48, 3, 8, 8], data: randomInput([48, 3, 8, 8], 'cli-x') });
   saveModel(tinyAttention(), ws.otherModel);
-  writeNpy(ws.otherData, { dtype: 'float32', shape: [16, 6, 8], data: randomInput([16, 6, 8], 'cli-a') });
+  // 48 samples, as for `model`: FAST's 16 calibration + 16 search samples fit without sharing any.
+  writeNpy(ws.otherData, { dtype: 'float32', shape: [48, 6, 8], data: randomInput([48, 6, 8], 'cli-a') });
   saveModel(makeModel([{ name: 'relu', opType: 'Relu', input: ['x'], output: ['y'] }], [valueInfo('x', ['N', 4])], [valueInfo('y', ['N', 4])], []), ws.noLayers);
   writeFileSync(ws.labels, `${Array.from({ length: 48 }, (_, i) => String(i % 4)).join('\n')}\n`);
   return ws;

@@ -33,6 +33,10 @@ describe('--json', { concurrency: 2 }, () => {
     assert.equal(doc.status, 'done');
     assert.equal(doc.out, out);
     for (const k of ['score', 'fp32Score', 'latencyMs', 'fp16LatencyMs']) assert.equal(typeof doc[k], 'number', k);
+    // Search and held-out test figures side by side, with intervals.
+    assert.ok(doc.searchCi95[0] <= doc.score && doc.score <= doc.searchCi95[1]);
+    assert.equal(doc.test.samples, 16);
+    assert.ok(doc.test.ci95[0] <= doc.test.score && doc.test.score <= doc.test.ci95[1]);
     assert.ok(doc.files.includes(join(out, 'policy.json')));
     assert.match(search.stderr, /^calibration: /m);
     assert.match(search.stderr, /^search \(greedy\): /m);
@@ -81,6 +85,9 @@ describe('--json', { concurrency: 2 }, () => {
     const doc = document(r);
     assert.deepEqual(doc.rows.map((row: { agent: string }) => row.agent), ['int8', 'fp16']);
     assert.equal(doc.out, join(ws.dir, 'compare'));
+    // Each agent's best policy also on the held-out test samples (48 - 16 - 16 of them), beside its search score.
+    assert.equal(doc.testSamples, 16);
+    for (const row of doc.rows) assert.ok(row.testCi95[0] <= row.testScore && row.testScore <= row.testCi95[1] && typeof row.testDrop === 'number', row.agent);
     assert.match(r.stderr, /^compare: int8: /m);
   });
 

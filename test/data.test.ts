@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { UserError } from '../src/errors.ts';
 import {
   batches, encodeNpy, encodeNpz, loadDataset, loadLabels, parseLabelText, parseNpy, parseNpz, sliceBatch,
-  splitDataset, takeSamples, writeNpy, writeNpz, type Dataset, type NpyArray,
+  takeSamples, writeNpy, writeNpz, type Dataset, type NpyArray,
 } from '../src/data/index.ts';
 
 /** Files written by NumPy 2.4 (np.save, format.write_array with version=(2,0)/(3,0), np.savez, np.savez_compressed). */
@@ -229,46 +229,7 @@ function numbered(n: number): Dataset {
   };
 }
 
-test('splitDataset: disjoint when the data suffices, same seed same split', () => {
-  const ds = numbered(1000);
-  const a = splitDataset(ds, { calibSamples: 200, evalSamples: 300, seed: 7 });
-  const b = splitDataset(ds, { calibSamples: 200, evalSamples: 300, seed: 7 });
-  const c = splitDataset(ds, { calibSamples: 200, evalSamples: 300, seed: 8 });
-  assert.deepEqual(a.calibIndices, b.calibIndices);
-  assert.deepEqual(a.evalIndices, b.evalIndices);
-  assert.notDeepEqual(a.evalIndices, c.evalIndices);
-  assert.equal(a.overlap, 0);
-  assert.equal(a.calib.count, 200);
-  assert.equal(a.eval.count, 300);
-  const ev = new Set(a.evalIndices);
-  assert.ok(a.calibIndices.every((i) => !ev.has(i)));
-  assert.deepEqual(a.evalIndices, [...a.evalIndices].sort((x, y) => x - y));
-  // The copied data and labels follow the indices.
-  a.evalIndices.forEach((s, k) => {
-    assert.equal(a.eval.inputs.x.data[2 * k + 1], s);
-    assert.equal(a.eval.labels![k], `s${s}`);
-  });
-  // Not just the first samples: the shuffle reaches the whole set.
-  assert.ok(Math.max(...a.calibIndices) > 900 && Math.min(...a.calibIndices) < 100);
-});
-
-test('splitDataset: a small set gives both parts their full size with the least overlap', () => {
-  const s = splitDataset(numbered(300), { calibSamples: 128, evalSamples: 256, seed: 0 });
-  assert.equal(s.calib.count, 128);
-  assert.equal(s.eval.count, 256);
-  assert.equal(s.overlap, 84);
-  const ev = new Set(s.evalIndices);
-  assert.equal(s.calibIndices.filter((i) => ev.has(i)).length, 84);
-  assert.equal(new Set([...s.calibIndices, ...s.evalIndices]).size, 300);
-  const tiny = splitDataset(numbered(10), { calibSamples: 500, evalSamples: 500, seed: 0 });
-  assert.equal(tiny.calib.count, 10);
-  assert.equal(tiny.eval.count, 10);
-  assertUserError(
-    () => splitDataset(numbered(300), { calibSamples: 128, evalSamples: 256, seed: 0, allowOverlap: false }),
-    /300 samples/, /fewer/,
-  );
-  assertUserError(() => splitDataset(numbered(3), { calibSamples: 0, evalSamples: 1, seed: 0 }), /calibSamples/);
-});
+// splitDataset: test/splits.test.ts
 
 test('sliceBatch and batches: contiguous views with the batch dimension first', () => {
   const ds = numbered(7);

@@ -95,7 +95,8 @@ test('on other data, replay reports score, FP32 score, drop, latency and the per
   assert.match(r.stderr, /not the data the search scored/);
   const text = trtmix('replay', policyPath, '--model', modelPath, '--data', other);
   assert.equal(text.status, 0, text.stderr);
-  assert.match(text.stdout, /cosine 0\.\d{4}\s+FP32 1\.0000\s+drop/);
+  assert.match(text.stdout, /cosine 0\.\d{4} \[0\.\d{4}, [01]\.\d{4}\]\s+FP32 1\.0000\s+drop 0\.\d{4} \(-?\d+\.\d\d % \[/);
+  assert.ok(out.ci95[0] <= out.score && out.score <= out.ci95[1], 'the 95 % interval holds the score');
   assert.match(text.stdout, /block:conv\s+Conv\s+fp16/);
 });
 

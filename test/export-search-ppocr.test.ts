@@ -21,7 +21,7 @@ const SCORE_TOLERANCE = 0.015;
 test('model.qdq.onnx of a search on the built-in example: Q/DQ rules and the recorded score', { timeout: 300_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'trtmix-search-ppocr-'));
   const result = await runSearch(
-    { agent: 'random', episodes: 3, seed: 1, 'calib-samples': 16, 'eval-samples': 48, 'screen-samples': 0, 'max-drop': 0.5, out, target: 't4' },
+    { agent: 'random', episodes: 3, seed: 1, 'calib-samples': 16, 'eval-samples': 48, 'test-samples': 16, 'screen-samples': 0, 'max-drop': 0.5, out, target: 't4' },
     { quiet: true, log: () => {} },
   );
   const policy = result.policy!;

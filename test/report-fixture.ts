@@ -23,6 +23,8 @@ export interface SyntheticOptions {
   fp16LatencyMs?: number;
   budgetFraction?: number;
   maxDrop?: number;
+  /** Held-out test figures of the best policy (default true; false = a search without test samples). */
+  test?: boolean;
 }
 
 /** Hand-made layers whose names hold every character an HTML page must escape. */
@@ -37,7 +39,7 @@ export function awkwardLayers(): FixtureLayer[] {
 }
 
 export function syntheticSearch(layers: readonly FixtureLayer[], options: SyntheticOptions = {}): SearchReportInput {
-  const { evaluations = 200, seed = 7, fp32Score = 0.962, fp16LatencyMs = 2.4, budgetFraction = 0.85, maxDrop = 0.02 } = options;
+  const { evaluations = 200, seed = 7, fp32Score = 0.962, fp16LatencyMs = 2.4, budgetFraction = 0.85, maxDrop = 0.02, test = true } = options;
   const rng = seedrandom(`report-fixture-${seed}`);
   const totalMacs = layers.reduce((s, l) => s + l.macs, 0) || 1;
   // Heavy-tailed, as in real models: most layers barely notice INT8, a few (and attention MatMuls) collapse it.
@@ -112,7 +114,12 @@ export function syntheticSearch(layers: readonly FixtureLayer[], options: Synthe
     fp16LatencyMs,
     int8LatencyMs,
     layers: reportLayers,
-    best: best ? { score: best.score, latencyMs: best.latencyMs, reward: best.reward } : null,
+    best: best ? { score: best.score, latencyMs: best.latencyMs, reward: best.reward, ci95: [best.score - 0.011, best.score + 0.009], samples: 256 } : null,
+    // The winner's curse: on samples no choice saw the best policy scores a little lower.
+    ...(best && test ? { test: {
+      score: best.score - 0.006, fp32Score: fp32Score - 0.002, drop: (fp32Score - 0.002 - (best.score - 0.006)) / (fp32Score - 0.002), samples: 128,
+      ci95: [best.score - 0.02, best.score + 0.006], dropCi95: [0.001, 0.018], withinFloor: true,
+    } } : {}),
     history,
     baselines,
     sensitivity,
@@ -167,6 +174,8 @@ export function expectedMarks(input: SearchReportInput): Record<string, Record<s
       pareto_points: paretoFront(input.history, input.higherIsBetter ?? true).length,
       baselines: input.baselines.length,
       ...(input.best ? { best: 1 } : {}),
+      ...(input.best?.ci95 ? { best_interval: 1 } : {}),
+      ...(input.best && input.test ? { best_test: 1, best_test_interval: 1 } : {}),
     },
     'precision-strip': { layers: input.layers.length },
     sensitivity: input.sensitivity ? { cells: input.layers.length * columns } : { empty: 1 },

@@ -113,6 +113,11 @@ test('search report: four plots with one mark per data point, escaped names, no 
     assert.equal(countMarks(plots['score-latency'], 'baselines'), input.baselines.length);
     assert.equal(countMarks(plots['score-latency'], 'baseline_labels'), input.baselines.length);
     assert.equal(countMarks(plots['score-latency'], 'best'), 1);
+    // The best policy's held-out test score is drawn beside it, each with its interval.
+    assert.equal(countMarks(plots['score-latency'], 'best_interval'), 1);
+    assert.equal(countMarks(plots['score-latency'], 'best_test'), 1);
+    assert.equal(countMarks(plots['score-latency'], 'best_test_interval'), 1);
+    assert.match(plots['score-latency'], /<title>best policy on 128 held-out test samples: score [0-9.]+ \[[0-9.]+, [0-9.]+\]/);
     assert.equal(countMarks(plots['score-latency'], 'budget'), 1);
     assert.equal(countMarks(plots['score-latency'], 'floor'), 1);
     assert.equal(countMarks(plots['precision-strip'], 'layers'), input.layers.length);
@@ -136,6 +141,8 @@ test('search report: four plots with one mark per data point, escaped names, no 
     assert.equal(s.evaluations, 120);
     assert.ok(html.includes(`${formatNumber(s.speedupVsFp16!)}×`));
     assert.ok(html.includes(`${s.evaluations} (${s.feasible} feasible)`));
+    assert.match(html, /best score \(search split, 256 samples\)<\/th><td[^>]*><span class="good">[0-9.]+ \[[0-9.]+, [0-9.]+\]/);
+    assert.match(html, /test score \(128 held-out samples\)<\/th><td[^>]*><span class="good">[0-9.]+ \[[0-9.]+, [0-9.]+\]; FP32 [0-9.]+ on the same samples; drop/);
 
     // Standalone SVGs keep their namespace; plot ids on one page cannot collide.
     for (const svgPath of files.svg) {
@@ -176,6 +183,21 @@ test('search report with nothing feasible and no analysis still draws four plots
     assert.match(html, /no feasible policy was found/);
     assert.equal(files.pngSkipped, 'PNG plots not requested');
     assert.equal(existsSync(join(dir, 'plots', 'learning-curve.png')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('search report without held-out test samples says there is no test score and draws none', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trtmix-report-'));
+  try {
+    const input = syntheticSearch(awkwardLayers(), { evaluations: 30, test: false });
+    assert.ok(input.best && input.test === undefined);
+    const html = readFileSync((await renderSearchReport(input, dir, { png: false })).html, 'utf8');
+    const plots = plotSvgs(html);
+    assert.equal(countMarks(plots['score-latency'], 'best'), 1);
+    assert.equal(countMarks(plots['score-latency'], 'best_test'), -1);
+    assert.match(html, /test score<\/th><td>none: there were no held-out test samples/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 // Character accuracy of PP-OCR text recognition — a trtmix metric plugin (`--metric ./char-accuracy.mjs`).
 //
-// A metric plugin is an ES module whose default export is { name, higherIsBetter, score }.
+// A metric plugin is an ES module whose default export is { name, higherIsBetter, score } (here also the optional
+// statistics / fromStatistics pair that makes trtmix's bootstrap intervals cheap).
 // score({ outputs, reference, labels }) gets, for each sample i, outputs[i] (the candidate model) and
 // reference[i] (the FP32 model): objects keyed by output name, each { data: Float32Array, dims }
 // without the batch dimension; labels[i] is the line from --labels.
@@ -87,20 +88,31 @@ export function editDistance(a, b) {
   return prev[y.length];
 }
 
-/** Corpus character accuracy, see the definition at the top. */
-export function charAccuracy(predictions, labels) {
+/** Per line: [edit errors, characters of the label], the sums character accuracy is computed from. */
+export function lineErrors(predictions, labels) {
   if (predictions.length !== labels.length) {
     throw new Error(`char-accuracy: ${predictions.length} predictions for ${labels.length} labels`);
   }
-  let errors = 0;
-  let total = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const label = String(labels[i]).trim();
-    errors += editDistance(predictions[i].trim(), label);
-    total += Array.from(label).length;
-  }
+  return labels.map((l, i) => {
+    const label = String(l).trim();
+    return [editDistance(predictions[i].trim(), label), Array.from(label).length];
+  });
+}
+
+/** Character accuracy from summed [errors, characters]. */
+export function accuracyFromErrors([errors, total]) {
   if (total === 0) return errors === 0 ? 1 : 0;
   return Math.max(0, 1 - errors / total);
+}
+
+/** Corpus character accuracy, see the definition at the top. */
+export function charAccuracy(predictions, labels) {
+  const sums = [0, 0];
+  for (const [e, n] of lineErrors(predictions, labels)) {
+    sums[0] += e;
+    sums[1] += n;
+  }
+  return accuracyFromErrors(sums);
 }
 
 /** The recognition output of one sample: the only output, or the PP-OCRv4 one by name. */
@@ -118,11 +130,22 @@ export function decodeAll(outputs) {
   });
 }
 
+function needLabels(labels) {
+  if (!labels) throw new Error('char-accuracy needs --labels: the text of each line, one per line');
+  return labels;
+}
+
 export default {
   name: 'char-accuracy',
   higherIsBetter: true,
   score({ outputs, labels }) {
-    if (!labels) throw new Error('char-accuracy needs --labels: the text of each line, one per line');
-    return charAccuracy(decodeAll(outputs), labels);
+    return charAccuracy(decodeAll(outputs), needLabels(labels));
+  },
+  // The corpus form is a ratio of sums, so trtmix's bootstrap intervals resample these rows instead of decoding again.
+  statistics({ outputs, labels }) {
+    return lineErrors(decodeAll(outputs), needLabels(labels));
+  },
+  fromStatistics(sums) {
+    return accuracyFromErrors(sums);
   },
 };

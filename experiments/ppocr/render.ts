@@ -1,7 +1,7 @@
 /**
  * Renders the built-in PP-OCR example sets, reproducibly from a seed, and commits them compactly:
  *
- *   node --import tsx experiments/ppocr/render.ts [--count 300] [--seed 20240611] [--out experiments/ppocr/data]
+ *   node --import tsx experiments/ppocr/render.ts [--count 512] [--seed 20240611] [--out experiments/ppocr/data]
  *   node --import tsx experiments/ppocr/render.ts --export-npy DIR   # the committed set as --data/--labels files
  *
  * Each line is drawn with skia (@napi-rs/canvas) in one of several TTF fonts (DejaVu, Roboto, PT Serif
@@ -29,7 +29,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
 const args = yargs(hideBin(process.argv))
-  .option('count', { type: 'number', default: 300, describe: 'text lines to render' })
+  .option('count', { type: 'number', default: 512, describe: 'text lines to render' })
   .option('seed', { type: 'number', default: 20240611 })
   .option('out', { type: 'string', default: join(HERE, 'data') })
   .option('pages', { type: 'number', default: 4, describe: 'detector pages to render' })

@@ -1,12 +1,12 @@
 /**
- * From command-line options to a ready evaluator: model and layers, data split into calibration and evaluation
- * samples, calibration statistics, the metric, and the policy evaluator with its FP32 reference. Every command that
- * scores policies (analyze, search, compare, replay) starts here. With no --model and no --data it is the built-in
- * PP-OCRv4 recognition example.
+ * From command-line options to a ready evaluator: model and layers, data split into calibration, search and test
+ * samples (disjoint), calibration statistics, the metric, and the policy evaluator with its FP32 reference. Every
+ * command that scores policies (analyze, search, compare, replay) starts here. With no --model and no --data it is
+ * the built-in PP-OCRv4 recognition example.
  */
 import type { Argv } from 'yargs';
 import { existsSync } from 'node:fs';
-import { loadDataset, splitDataset, type Dataset, type DatasetSplit } from '../data/dataset.ts';
+import { loadDataset, splitDataset, DEFAULT_CALIB_SAMPLES, DEFAULT_EVAL_SAMPLES, TEST_SHARE, type Dataset, type DatasetSplit } from '../data/dataset.ts';
 import { modelInputs } from '../onnx/layers.ts';
 import { collectStatistics, calibrationTensors, CalibrationTable } from '../quant/calibrate.ts';
 import { PolicyEvaluator, sliceFeeds } from '../quant/evaluator.ts';
@@ -25,6 +25,9 @@ export interface ExperimentArgs extends ModelArgs {
   metric?: string;
   'calib-samples'?: number;
   'eval-samples'?: number;
+  'test-samples'?: number;
+  'test-data'?: string;
+  'test-labels'?: string;
   calibration?: string;
   percentile?: number;
   'iou-threshold'?: number;
@@ -32,16 +35,19 @@ export interface ExperimentArgs extends ModelArgs {
   seed?: number;
 }
 
-export const DEFAULT_CALIB_SAMPLES = 128;
-export const DEFAULT_EVAL_SAMPLES = 256;
+export { DEFAULT_CALIB_SAMPLES, DEFAULT_EVAL_SAMPLES } from '../data/dataset.ts';
 
 export function withExperimentOptions<T>(y: Argv<T>): Argv<T & ExperimentArgs> {
   return withModelOptions(y)
     .option('data', { type: 'string', describe: 'Inputs: .npy (samples first) for one input, .npz with one array per input name (arrays name@bucket for several shapes), each in the dtype the input takes' })
     .option('labels', { type: 'string', describe: 'Labels: .txt (one per line), .json (array) or .npy' })
     .option('metric', { type: 'string', describe: 'top1 | agreement | cosine | sqnr | mse | iou | ./plugin.mjs (default: agreement; char accuracy for the built-in example)' })
-    .option('calib-samples', { type: 'number', default: DEFAULT_CALIB_SAMPLES, describe: 'Samples used for calibration' })
-    .option('eval-samples', { type: 'number', default: DEFAULT_EVAL_SAMPLES, describe: 'Samples each policy is scored on' })
+    // No yargs defaults: an explicit size is kept or refused, a default one shrinks to fit small data.
+    .option('calib-samples', { type: 'number', describe: `Calibration samples (default ${DEFAULT_CALIB_SAMPLES}, fewer on small data)` })
+    .option('eval-samples', { type: 'number', describe: `Search samples: each policy is scored and the floor checked on them (default ${DEFAULT_EVAL_SAMPLES}, fewer on small data)` })
+    .option('test-samples', { type: 'number', describe: `Held-out test samples, never used for a choice (default: the rest, at least ${100 * TEST_SHARE} % of the data; 0 = none)` })
+    .option('test-data', { type: 'string', describe: 'Held-out test inputs in a separate file (.npy/.npz as --data) instead of a test split of --data' })
+    .option('test-labels', { type: 'string', describe: 'Labels of --test-data (as --labels)' })
     .option('calibration', { type: 'string', choices: ['max', 'percentile', 'entropy', 'mse'], default: 'percentile', describe: 'Default activation calibration (a policy may choose per layer)' })
     .option('percentile', { type: 'number', default: 99.99, describe: 'Percentile for --calibration percentile' })
     .option('iou-threshold', { type: 'number', default: 0.5, describe: 'Threshold of the iou metric' })
@@ -57,6 +63,10 @@ export interface Experiment {
   metricSpec: string;
   data: Dataset;
   split: DatasetSplit;
+  /** The held-out samples (a split of --data, or --test-data); absent when there are too few. */
+  test?: TestSet;
+  /** The evaluator on the test samples, made on first use (its FP32 pass costs time the search need not wait for). */
+  testEvaluator(): Promise<PolicyEvaluator | undefined>;
   metric: Metric;
   calibration: CalibrationTable;
   defaultCalibration: CalibrationChoice;
@@ -64,6 +74,13 @@ export interface Experiment {
   evaluator: PolicyEvaluator;
   batchSize: number;
   seed: number;
+}
+
+export interface TestSet {
+  data: Dataset;
+  /** `split` of --data (indices in `split.testIndices`), or the --test-data path. */
+  source: 'split' | string;
+  labelsSource?: string;
 }
 
 export { BUILTIN_DATA } from '../examples.ts';
@@ -102,14 +119,16 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
   const metric = await loadMetric(metricSpec, { iouThreshold: args['iou-threshold'] });
   if (metric.needsLabels && !data.labels) throw new UserError(`metric ${metric.name} needs labels; pass --labels (or choose a metric that compares with FP32, e.g. agreement)`);
   const seed = args.seed ?? 0;
+  const testFile = loadTestData(args, loaded, metric, data);
   const split = splitDataset(data, {
-    calibSamples: positiveInt('calib-samples', args['calib-samples'], DEFAULT_CALIB_SAMPLES),
-    evalSamples: positiveInt('eval-samples', args['eval-samples'], DEFAULT_EVAL_SAMPLES),
+    calibSamples: args['calib-samples'],
+    evalSamples: args['eval-samples'],
+    testSamples: args['test-samples'],
+    separateTest: testFile !== undefined,
     seed,
   });
-  if (split.overlap > 0) {
-    ui.log(`note: the data has ${data.count} samples; calibration and evaluation share ${split.overlap} of them`);
-  }
+  for (const note of split.notes) ui.log(`note: ${note}`);
+  const test: TestSet | undefined = testFile ?? (split.test ? { data: split.test, source: 'split' } : undefined);
   const batchSize = positiveInt('batch-size', args['batch-size'], 16);
   const tensors = calibrationTensors(loaded.layers);
   const bar = startProgress('calibration', { total: 2 * split.calib.count, quiet: ui.quiet });
@@ -123,6 +142,31 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
     ? { method: 'percentile', percentile: args.percentile ?? 99.99 }
     : { method: args.calibration as CalibrationMethod };
   const base: SimulationBase = { model: loaded.model, graph: loaded.graph, layers: loaded.layers, calibration, defaultCalibration };
-  const evaluator = await PolicyEvaluator.create(base, split.eval, metric, { batchSize });
-  return { loaded, dataSource, labelsSource: args.labels, metricSpec, data, split, metric, calibration, defaultCalibration, base, evaluator, batchSize, seed };
+  const bootstrap = { seed };
+  const evaluator = await PolicyEvaluator.create(base, split.eval, metric, { batchSize, bootstrap });
+  let testEvaluator: Promise<PolicyEvaluator | undefined> | undefined;
+  return {
+    loaded, dataSource, labelsSource: args.labels, metricSpec, data, split, test, metric, calibration, defaultCalibration, base, evaluator, batchSize, seed,
+    testEvaluator: () => (testEvaluator ??= test ? PolicyEvaluator.create(base, test.data, metric, { batchSize, bootstrap }) : Promise.resolve(undefined)),
+  };
+}
+
+/** --test-data / --test-labels, checked like --data / --labels. */
+function loadTestData(args: ExperimentArgs, loaded: LoadedModel, metric: Metric, data: Dataset): TestSet | undefined {
+  const path = args['test-data'];
+  if (path === undefined) {
+    if (args['test-labels'] !== undefined) throw new UserError('--test-labels was given without --test-data; pass the held-out inputs they label');
+    return undefined;
+  }
+  if (loaded.builtIn) throw new UserError('--test-data was given without --model; pass the ONNX model the test data is for (the built-in example keeps a test split of its own lines)');
+  if (args['test-samples'] !== undefined) throw new UserError('give either --test-samples (a test split of --data) or --test-data (a separate file), not both');
+  if (!existsSync(path)) throw new UserError(`test data file ${path} does not exist; check the --test-data path`);
+  const test = loadDataset({
+    dataPath: path,
+    labelsPath: args['test-labels'],
+    inputs: modelInputs(loaded.graph).map((i) => ({ name: i.name, dims: i.dims })),
+  });
+  // A plugin need not say that it reads labels; that --data has them is reason enough to want them for the test too.
+  if ((metric.needsLabels || data.labels) && !test.labels) throw new UserError(`the test data needs labels like --data${metric.needsLabels ? ` (metric ${metric.name} reads them)` : ''}; pass --test-labels`);
+  return { data: test, source: path, ...(args['test-labels'] !== undefined ? { labelsSource: args['test-labels'] } : {}) };
 }

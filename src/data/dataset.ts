@@ -262,58 +262,137 @@ function checkFinite(tensor: TensorData, where: string): void {
   }
 }
 
+/** The defaults of --calib-samples and --eval-samples; they shrink to fit data that is too small for them. */
+export const DEFAULT_CALIB_SAMPLES = 128;
+export const DEFAULT_EVAL_SAMPLES = 256;
+/** The least share of the data a default test split keeps, when the explicit sizes leave room for it. */
+export const TEST_SHARE = 0.2;
+/**
+ * The smallest default test split: below it a percentile bootstrap has too few distinct resamples to give an
+ * interval that means anything, so there is no test score rather than a misleading one.
+ */
+export const MIN_TEST_SAMPLES = 10;
+
 export interface SplitOptions {
-  calibSamples: number;
-  evalSamples: number;
+  /** Samples asked for; undefined = the default, which shrinks to fit small data (an explicit size never does). */
+  calibSamples?: number;
+  evalSamples?: number;
+  /** Undefined = what is left after the other two, at least TEST_SHARE of the data; 0 = no test split. */
+  testSamples?: number;
+  /** The test samples come from another file (--test-data): this data holds calibration and search only. */
+  separateTest?: boolean;
   seed: number | string;
-  /** When false, asking for more samples than the data has is a UserError instead of an overlap. */
-  allowOverlap?: boolean;
+}
+
+export interface SplitSizes {
+  calib: number;
+  eval: number;
+  /** 0 when there is no test split in this data. */
+  test: number;
+  /** One line each, for the user: defaults that shrank, a test split that could not be kept. */
+  notes: string[];
 }
 
 export interface DatasetSplit {
+  /** Calibration samples: they set the INT8 ranges (amax) and nothing else. */
   calib: Dataset;
+  /** The search split: every policy is scored, and the accuracy floor checked, on these. */
   eval: Dataset;
-  /** Indices into the original dataset, ascending. */
+  /** Held-out samples no choice ever sees; absent when there is no test split in this data. */
+  test?: Dataset;
+  /** Indices into the original dataset; calibration and test ascending, search in the seeded order it is scored in. */
   calibIndices: number[];
   evalIndices: number[];
-  /** Samples used for both calibration and evaluation (0 when the data has enough for both). */
-  overlap: number;
+  testIndices: number[];
+  notes: string[];
+}
+
+function checkCount(name: string, v: number | undefined, min: number): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new UserError(`${name} must be a whole number >= ${min}, got ${v}`);
+}
+
+/** Shares `room` between the parts in proportion to their targets, each at least 1 (room >= parts). */
+function shrinkToFit(targets: number[], room: number): number[] {
+  const total = targets.reduce((a, b) => a + b, 0);
+  const out = targets.map((t) => Math.max(1, Math.floor((t * room) / total)));
+  out[out.length - 1] = room - out.slice(0, -1).reduce((a, b) => a + b, 0);
+  return out;
 }
 
 /**
- * Deterministic calibration / evaluation split.
- *
- * The samples are shuffled once with seedrandom(seed). Evaluation takes the first
- * min(evalSamples, count) of that order and calibration the last min(calibSamples, count), so the
- * two are disjoint whenever calibSamples + evalSamples <= count. When the data is smaller (a user
- * with 300 samples asking for 256 + 128) both still get their full size and they share only the
- * `overlap` = calib + eval - count samples in the middle of the order: calibration only estimates
- * per-tensor ranges (amax), so a partial overlap flatters INT8 accuracy far less than a too-small
- * evaluation set would blur it. Callers should tell the user when `overlap` > 0.
+ * How many samples calibration, search and test get out of `n`. Explicit sizes are kept or refused; defaults shrink
+ * (in proportion) so that the three stay disjoint, and a default test split keeps TEST_SHARE of the data unless the
+ * explicit sizes leave less. A default test split smaller than MIN_TEST_SAMPLES is dropped, with a note.
+ */
+export function splitSizes(n: number, options: Omit<SplitOptions, 'seed'>): SplitSizes {
+  checkCount('--calib-samples', options.calibSamples, 1);
+  checkCount('--eval-samples', options.evalSamples, 1);
+  checkCount('--test-samples', options.testSamples, 0);
+  const notes: string[] = [];
+  const explicitTest = options.separateTest ? 0 : options.testSamples;
+  const fixed = (options.calibSamples ?? 0) + (options.evalSamples ?? 0) + (explicitTest ?? 0);
+  if (fixed > n) {
+    const asked = [
+      options.calibSamples !== undefined ? `${options.calibSamples} calibration` : '',
+      options.evalSamples !== undefined ? `${options.evalSamples} search` : '',
+      explicitTest ? `${explicitTest} test` : '',
+    ].filter(Boolean).join(' + ');
+    throw new UserError(`the data has ${n} samples, fewer than the ${asked} samples asked for; the splits never share samples, so ask for fewer (--calib-samples, --eval-samples, --test-samples) or bring more data`);
+  }
+  const soft = [
+    ...(options.calibSamples === undefined ? [{ part: 'calib' as const, target: DEFAULT_CALIB_SAMPLES }] : []),
+    ...(options.evalSamples === undefined ? [{ part: 'eval' as const, target: DEFAULT_EVAL_SAMPLES }] : []),
+  ];
+  const fit = (room: number): number[] => {
+    if (room < soft.length) {
+      throw new UserError(`the data has ${n} samples: too few for calibration and search samples apart; bring more data or ask for fewer samples`);
+    }
+    const want = soft.reduce((a, s) => a + s.target, 0);
+    return want <= room ? soft.map((s) => s.target) : shrinkToFit(soft.map((s) => s.target), room);
+  };
+  let available = n - fixed;
+  let test = explicitTest ?? 0;
+  if (explicitTest === undefined) {
+    const reserve = Math.min(Math.ceil(TEST_SHARE * n), Math.max(0, available - soft.length));
+    const softSizes = fit(available - reserve);
+    test = available - softSizes.reduce((a, b) => a + b, 0);
+    if (test < MIN_TEST_SAMPLES) {
+      notes.push(`the data has ${n} samples: too few for a test split beside calibration and search (it would hold ${test}, fewer than ${MIN_TEST_SAMPLES}), so no test score is reported; bring more data or pass --test-data`);
+      test = 0;
+    }
+    available -= test;
+  } else if (explicitTest === 0 && !options.separateTest) {
+    notes.push('--test-samples 0: no test split, so no test score is reported');
+  }
+  const softSizes = fit(available);
+  const size = (part: 'calib' | 'eval', given: number | undefined) => given ?? softSizes[soft.findIndex((s) => s.part === part)];
+  const sizes = { calib: size('calib', options.calibSamples), eval: size('eval', options.evalSamples), test };
+  const shrunk = soft.filter((s, i) => softSizes[i] < s.target);
+  if (shrunk.length > 0) {
+    notes.push(`the data has ${n} samples: calibration ${sizes.calib}, search ${sizes.eval}${test ? `, test ${test}` : ''} (the default sizes shrink so that no sample is in two splits)`);
+  }
+  return { ...sizes, notes };
+}
+
+/**
+ * Deterministic calibration / search / test split, disjoint by construction: the samples are shuffled once with
+ * seedrandom(seed); search takes the first of that order, test the next, calibration the last.
  */
 export function splitDataset(ds: Dataset, options: SplitOptions): DatasetSplit {
-  const { calibSamples, evalSamples, seed, allowOverlap = true } = options;
-  for (const [key, v] of [['calibSamples', calibSamples], ['evalSamples', evalSamples]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new UserError(`${key} must be a whole number >= 1, got ${v}`);
-  }
-  const n = ds.count;
-  const nCalib = Math.min(calibSamples, n);
-  const nEval = Math.min(evalSamples, n);
-  const overlap = Math.max(0, nCalib + nEval - n);
-  if (overlap > 0 && !allowOverlap) {
-    throw new UserError(
-      `the data has ${n} samples, fewer than ${calibSamples} for calibration + ${evalSamples} for evaluation; ask for fewer samples or bring more data`,
-    );
-  }
-  const order = shuffledIndices(n, seed);
-  const evalIndices = order.slice(0, nEval).sort((a, b) => a - b);
-  const calibIndices = order.slice(n - nCalib).sort((a, b) => a - b);
+  const sizes = splitSizes(ds.count, options);
+  const order = shuffledIndices(ds.count, options.seed);
+  const ascending = (xs: number[]) => xs.sort((a, b) => a - b);
+  const evalIndices = order.slice(0, sizes.eval);
+  const testIndices = ascending(order.slice(sizes.eval, sizes.eval + sizes.test));
+  const calibIndices = ascending(order.slice(ds.count - sizes.calib));
   return {
     calib: takeSamples(ds, calibIndices),
     eval: takeSamples(ds, evalIndices),
+    ...(sizes.test > 0 ? { test: takeSamples(ds, testIndices) } : {}),
     calibIndices,
     evalIndices,
-    overlap,
+    testIndices,
+    notes: sizes.notes,
   };
 }
 

@@ -4,8 +4,10 @@
  *
  * On the data the search scored (same file and labels by sha256, as recorded in `search.data`), the same samples
  * in the same batches give the recorded score back; replay says whether it did (within 1e-6) and whether the
- * latency estimate matches. On other data it scores every sample and reports score, FP32 score, drop, latency
- * and the per-layer precisions.
+ * latency estimate matches, and does the same for the held-out test split of that data. On the --test-data file of
+ * the search it gives the recorded test score back. On other data it scores every sample and reports score, FP32
+ * score, drop, latency and the per-layer precisions. Every score comes with its 95 % bootstrap interval (seeded
+ * with the search's seed, so the recorded intervals come back too).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +16,7 @@ import type { Layer } from '../onnx/layer-types.ts';
 import type { ModelProto } from '../onnx/model.ts';
 import { takeSamples, type Dataset } from '../data/dataset.ts';
 import { CalibrationTable, parseChoiceLabel } from '../quant/calibrate.ts';
-import { PolicyEvaluator } from '../quant/evaluator.ts';
+import { PolicyEvaluator, type ScoreFigures } from '../quant/evaluator.ts';
 import type { Metric } from '../quant/metrics.ts';
 import type { SimulationBase } from '../quant/simulate.ts';
 import type { LatencyModel } from '../latency/types.ts';
@@ -42,9 +44,15 @@ export interface SearchDataRecord {
   /** sha256 of the data file (for the built-in example: its rec.npz). */
   sha256: string;
   labels?: { source: string; sha256: string };
-  /** Indices (into the data) of the samples the search scored policies on, ascending. */
+  /** Indices (into the data) of the search split, in the order scored (screening used the first --screen-samples). */
   evalIndices: number[];
   calibSamples: number;
+  /** Indices of the calibration samples, ascending (disjoint from the other two splits). */
+  calibIndices?: number[];
+  /** Indices of the test split of this data, ascending; empty with --test-data or without a test split. */
+  testIndices?: number[];
+  /** With --test-data: the held-out file instead of a test split. */
+  test?: { source: string; sha256: string; labels?: { source: string; sha256: string } };
   seed: number;
   /** Samples per onnxruntime batch during evaluation. */
   batchSize: number;
@@ -64,18 +72,31 @@ export function dataFiles(source: string, labels?: string): { data: string; labe
  */
 export function searchDataRecord(exp: {
   dataSource: string; labelsSource?: string; metricSpec: string; batchSize: number; seed: number;
-  split: { evalIndices: readonly number[]; calib: { count: number } };
+  split: { evalIndices: readonly number[]; calibIndices?: readonly number[]; testIndices?: readonly number[]; calib: { count: number } };
+  test?: { source: string; labelsSource?: string };
 }): SearchDataRecord {
   const files = dataFiles(exp.dataSource, exp.labelsSource);
+  const testFile = exp.test && exp.test.source !== 'split' ? exp.test : undefined;
   return {
     source: exp.dataSource,
     sha256: sha256Hex(readFileSync(files.data)),
     ...(files.labels ? { labels: { source: exp.labelsSource ?? files.labels, sha256: sha256Hex(readFileSync(files.labels)) } } : {}),
     evalIndices: [...exp.split.evalIndices],
     calibSamples: exp.split.calib.count,
+    ...(exp.split.calibIndices ? { calibIndices: [...exp.split.calibIndices] } : {}),
+    ...(exp.split.testIndices ? { testIndices: [...exp.split.testIndices] } : {}),
+    ...(testFile ? { test: fileRecord(testFile.source, testFile.labelsSource) } : {}),
     seed: exp.seed,
     batchSize: exp.batchSize,
     metric: exp.metricSpec,
+  };
+}
+
+function fileRecord(source: string, labels?: string): NonNullable<SearchDataRecord['test']> {
+  return {
+    source,
+    sha256: sha256Hex(readFileSync(source)),
+    ...(labels ? { labels: { source: labels, sha256: sha256Hex(readFileSync(labels)) } } : {}),
   };
 }
 
@@ -143,9 +164,20 @@ export interface ReplayLayerRow {
   latencyMs: number;
 }
 
+/** The test split of the search's data replayed, in the terms of policy.json's metrics.test (a relative drop). */
+export interface ReplayTest extends Omit<ScoreFigures, 'dropBound'> {
+  /** `split`: the indices policy.json records. */
+  source: string;
+  /** policy.json's metrics.test.score, and whether it came back. */
+  recorded?: number;
+  reproduced?: boolean;
+}
+
 export interface ReplayResult {
   /** True when the data (and labels) are the ones the search scored. */
   searchData: boolean;
+  /** True when the data is the search's --test-data file: the replay is its test score. */
+  testData: boolean;
   samples: number;
   metric: string;
   score: number;
@@ -154,6 +186,11 @@ export interface ReplayResult {
   drop: number;
   /** drop / |fp32Score|; null when the FP32 score is 0. */
   relativeDrop: number | null;
+  /** 95 % bootstrap interval of `score`, and the paired one of the relative drop. */
+  ci95: [number, number];
+  relativeDropCi95: [number, number];
+  /** On the search's data: its test split (when it had one). */
+  test?: ReplayTest;
   latencyMs: number;
   fp16LatencyMs: number;
   target: string;
@@ -164,9 +201,20 @@ export interface ReplayResult {
   warnings: string[];
 }
 
-function sameData(record: SearchDataRecord | undefined, inputs: ReplayInputs): boolean {
-  if (!record || record.sha256 !== inputs.dataSha256) return false;
-  return (record.labels?.sha256 ?? undefined) === inputs.labelsSha256;
+function sameFile(file: { sha256: string; labels?: { sha256: string } } | undefined, inputs: ReplayInputs): boolean {
+  if (!file || file.sha256 !== inputs.dataSha256) return false;
+  return (file.labels?.sha256 ?? undefined) === inputs.labelsSha256;
+}
+
+/** policy.json's recorded test score, when the search had test samples. */
+function recordedTestScore(policy: PolicyFile): number | undefined {
+  const t = policy.metrics.test as { score?: unknown } | undefined;
+  return typeof t?.score === 'number' ? t.score : undefined;
+}
+
+function testOf(source: string, f: ScoreFigures, recorded: number | undefined): ReplayTest {
+  const { dropBound: _, ...figures } = f;
+  return { source, ...figures, ...(recorded !== undefined ? { recorded, reproduced: Math.abs(f.score - recorded) <= REPRODUCE_TOLERANCE } : {}) };
 }
 
 export async function replayPolicy(inputs: ReplayInputs): Promise<ReplayResult> {
@@ -174,17 +222,21 @@ export async function replayPolicy(inputs: ReplayInputs): Promise<ReplayResult> 
   const warnings: string[] = [];
   const layerPolicy = layerPolicyOf(policy, layers, warnings);
   const record = recordedSearchData(policy);
-  const searchData = sameData(record, inputs);
-  if (searchData && record!.metric !== inputs.metricSpec) {
+  const searchData = sameFile(record, inputs);
+  const testData = !searchData && sameFile(record?.test, inputs);
+  if ((searchData || testData) && record!.metric !== inputs.metricSpec) {
     warnings.push(`the search scored with --metric ${record!.metric}, this replay with ${inputs.metricSpec}; the recorded score is not comparable`);
   }
   const data = searchData ? takeSamples(inputs.data, record!.evalIndices) : inputs.data;
-  const batchSize = searchData ? record!.batchSize : inputs.batchSize ?? 16;
+  const batchSize = searchData || testData ? record!.batchSize : inputs.batchSize ?? 16;
   const base = recordedSimulation(inputs.model, inputs.graph, layers, policy);
-  const evaluator = await PolicyEvaluator.create(base, data, inputs.metric, { batchSize });
-  const { score } = await evaluator.evaluate(layerPolicy);
-  const fp32Score = evaluator.fp32Score;
+  const scoreOn = async (set: Dataset) =>
+    (await PolicyEvaluator.create(base, set, inputs.metric, { batchSize, bootstrap: { seed: record?.seed ?? 0 } })).figures(layerPolicy);
+  const figures = await scoreOn(data);
+  const { score, fp32Score } = figures;
   const drop = inputs.metric.higherIsBetter ? fp32Score - score : score - fp32Score;
+  const testIndices = searchData ? record!.testIndices ?? [] : [];
+  const test = testIndices.length > 0 ? testOf('split', await scoreOn(takeSamples(inputs.data, testIndices)), recordedTestScore(policy)) : undefined;
 
   const estimate = await inputs.latency.estimate(layerPolicy);
   const fp16 = await inputs.latency.estimate(uniformPolicy(layers.map((l) => l.name), 'fp16'));
@@ -202,26 +254,31 @@ export async function replayPolicy(inputs: ReplayInputs): Promise<ReplayResult> 
 
   const result: ReplayResult = {
     searchData,
+    testData,
     samples: data.count,
     metric: inputs.metric.name,
     score,
     fp32Score,
     drop,
     relativeDrop: fp32Score !== 0 ? drop / Math.abs(fp32Score) : null,
+    ci95: figures.ci95,
+    relativeDropCi95: figures.dropCi95,
+    ...(test ? { test } : {}),
     latencyMs: estimate.totalMs,
     fp16LatencyMs: fp16.totalMs,
     target: inputs.latency.target,
     layers: rows,
     warnings,
   };
-  if (searchData) {
+  if (searchData || testData) {
     const m = policy.metrics;
-    const scoreDiff = Math.abs(score - m.score);
+    const recordedScore = testData ? recordedTestScore(policy) ?? NaN : m.score;
+    const scoreDiff = Math.abs(score - recordedScore);
     const sameTarget = m.target === inputs.latency.target;
     // ort-cpu measures wall time, which varies run to run; model-based targets give the same number back.
     const checkable = sameTarget && inputs.latency.target !== 'ort-cpu';
     const latencyDiff = sameTarget ? Math.abs(estimate.totalMs - m.latencyMs) : null;
-    result.recorded = { score: m.score, latencyMs: m.latencyMs, target: m.target };
+    result.recorded = { score: recordedScore, latencyMs: m.latencyMs, target: m.target };
     result.reproduced = {
       score: scoreDiff <= REPRODUCE_TOLERANCE,
       scoreDiff,
@@ -229,6 +286,7 @@ export async function replayPolicy(inputs: ReplayInputs): Promise<ReplayResult> 
       latencyDiff,
     };
     if (!sameTarget) warnings.push(`the search priced latency on ${m.target}, this replay on ${inputs.latency.target}`);
+    if (searchData && record!.test) warnings.push(`the search's test samples are in ${record!.test.source}: replay on it (--data) for the test score`);
   } else if (record) {
     warnings.push(`this is not the data the search scored (${record.source}); scored all ${data.count} samples instead`);
   }

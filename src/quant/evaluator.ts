@@ -1,7 +1,8 @@
 /**
  * The policy evaluator: builds the simulated model of a policy, runs it over the evaluation samples in batches
  * (sample order preserved) and scores it with the metric against the FP32 reference outputs, which are computed
- * once. Scores are cached by policy key; sessions are not kept (a new policy rarely repeats).
+ * once. Scores are cached by policy key; sessions are not kept (a new policy rarely repeats). On all samples it also
+ * gives seeded bootstrap intervals: of the score, and of the drop against FP32, paired on the same resamples.
  */
 import type { Feeds } from '../onnx/runtime.ts';
 import { batchInputs, batchRanges, type SampleSource } from '../data/batches.ts';
@@ -11,6 +12,11 @@ import type { LayerPolicy } from '../policy.ts';
 import { policyKey } from '../policy.ts';
 import type { Metric, SampleOutputs } from './metrics.ts';
 import { scoreWith } from './metrics.ts';
+import {
+  hull, metricScorer, pairedDifferenceInterval, pairedInterval, percentileInterval, proportionHits, replicates, sampleStatistics, wilsonInterval,
+  type Interval,
+} from './bootstrap.ts';
+import { accuracyChange } from '../../envs/reward.ts';
 import { buildSimulatedModel, type SimulationBase } from './simulate.ts';
 
 export interface SampleSet extends SampleSource {
@@ -56,6 +62,31 @@ export interface EvaluationResult {
 
 export interface EvaluatorOptions {
   batchSize?: number;
+  /** Seed of the bootstrap resamples (the search's --seed); resamples per interval. */
+  bootstrap?: { seed: number | string; resamples?: number };
+}
+
+/** A policy's score on every sample of the set, beside FP32's on the same samples, with 95 % intervals. */
+export interface ScoreFigures {
+  score: number;
+  fp32Score: number;
+  /** Relative drop against FP32 (positive = worse), as --max-drop counts it. */
+  drop: number;
+  samples: number;
+  /** Percentile bootstrap interval of `score`. */
+  ci95: Interval;
+  /** Paired interval of `drop`: the policy and FP32 scored on the same resamples. */
+  dropCi95: Interval;
+  /** With a confidence asked for: the pessimistic (largest) end of the paired drop interval at that level. */
+  dropBound?: number;
+}
+
+interface CachedScore {
+  score: number;
+  /** Bootstrap replicates of the score (all samples only). */
+  replicates?: Float64Array;
+  /** Per-sample 0/1 hits, for a metric that is a plain proportion (top-1). */
+  hits?: Uint8Array;
 }
 
 export class PolicyEvaluator {
@@ -65,15 +96,18 @@ export class PolicyEvaluator {
   evaluations = 0;
   cacheHits = 0;
   private reference: SampleOutputs[] = [];
-  private readonly cache = new Map<string, number>();
+  private readonly cache = new Map<string, CachedScore>();
   private readonly layerNames: string[];
   private readonly batchSize: number;
+  private readonly bootstrap: { seed: number | string; resamples?: number };
+  private fp32Replicates?: CachedScore;
 
   private constructor(readonly base: SimulationBase, readonly data: SampleSet, metric: Metric, opts: EvaluatorOptions) {
     this.metric = metric;
     this.higherIsBetter = metric.higherIsBetter;
     this.layerNames = base.layers.map((l) => l.name);
     this.batchSize = opts.batchSize ?? 16;
+    this.bootstrap = opts.bootstrap ?? { seed: 0 };
   }
 
   static async create(base: SimulationBase, data: SampleSet, metric: Metric, opts: EvaluatorOptions = {}): Promise<PolicyEvaluator> {
@@ -90,22 +124,84 @@ export class PolicyEvaluator {
   /** Score of a policy on the first `samples` samples (all by default). */
   async evaluate(policy: LayerPolicy, opts: { samples?: number } = {}): Promise<EvaluationResult> {
     const samples = Math.min(this.data.count, opts.samples ?? this.data.count);
-    const key = `${samples}#${policyKey(this.layerNames, policy)}`;
+    const key = this.keyOf(policy, samples);
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       this.cacheHits++;
-      return { score: hit, cached: true, seconds: 0, samples };
+      return { score: hit.score, cached: true, seconds: 0, samples };
     }
     const t0 = performance.now();
-    const outputs = await runModel(buildSimulatedModel(this.base, policy), this.data, this.batchSize, samples);
-    const score = await scoreWith(this.metric, {
-      outputs,
-      reference: this.reference.slice(0, samples),
-      labels: this.data.labels?.slice(0, samples),
-    });
+    const entry = await this.measure(policy, samples, Boolean(this.metric.statistics));
     this.evaluations++;
-    this.cache.set(key, score);
-    return { score, cached: false, seconds: (performance.now() - t0) / 1000, samples };
+    this.cache.set(key, entry);
+    return { score: entry.score, cached: false, seconds: (performance.now() - t0) / 1000, samples };
+  }
+
+  /**
+   * The policy's score on all samples with its intervals. Free for a policy already scored with a metric that has
+   * per-sample statistics; otherwise the policy's outputs are computed (again) to resample the metric.
+   */
+  async figures(policy: LayerPolicy, opts: { confidence?: number } = {}): Promise<ScoreFigures> {
+    const key = this.keyOf(policy, this.data.count);
+    let entry = this.cache.get(key);
+    if (entry?.replicates === undefined) {
+      if (entry === undefined) this.evaluations++;
+      else this.cacheHits++;
+      entry = await this.measure(policy, this.data.count, true);
+      this.cache.set(key, entry);
+    } else {
+      this.cacheHits++;
+    }
+    const fp32 = await this.referenceReplicates();
+    const drop = (score: number, fp32Score: number) => -accuracyChange(score, fp32Score, this.higherIsBetter);
+    let ci95 = percentileInterval(entry.replicates!, 0.95);
+    let dropInterval = (confidence: number) => pairedInterval(entry.replicates!, fp32.replicates!, drop, confidence);
+    const { hits } = entry;
+    if (hits && fp32.hits) {
+      // A proportion: never narrower than its score intervals, which stay honest where every sample agrees.
+      const bootstrapDrop = dropInterval;
+      ci95 = hull(ci95, wilsonInterval(hits.reduce((a, b) => a + b, 0), hits.length, 0.95));
+      dropInterval = (confidence) => hull(bootstrapDrop(confidence), this.relativeDropInterval(pairedDifferenceInterval(hits, fp32.hits!, confidence)));
+    }
+    return {
+      score: entry.score,
+      fp32Score: this.fp32Score,
+      drop: drop(entry.score, this.fp32Score),
+      samples: this.data.count,
+      ci95,
+      dropCi95: dropInterval(0.95),
+      ...(opts.confidence !== undefined ? { dropBound: dropInterval(opts.confidence)[1] } : {}),
+    };
+  }
+
+  /** An interval of score - fp32Score as one of the relative drop (FP32's own uncertainty is in the difference's). */
+  private relativeDropInterval([lo, hi]: Interval): Interval {
+    const scale = Math.abs(this.fp32Score) > 1e-12 ? Math.abs(this.fp32Score) : 1;
+    return this.higherIsBetter ? [-hi / scale, -lo / scale] : [lo / scale, hi / scale];
+  }
+
+  private keyOf(policy: LayerPolicy, samples: number): string {
+    return `${samples}#${policyKey(this.layerNames, policy)}`;
+  }
+
+  private async measure(policy: LayerPolicy, samples: number, withReplicates: boolean): Promise<CachedScore> {
+    const outputs = await runModel(buildSimulatedModel(this.base, policy), this.data, this.batchSize, samples);
+    const input = { outputs, reference: this.reference.slice(0, samples), labels: this.data.labels?.slice(0, samples) };
+    const score = await scoreWith(this.metric, input);
+    if (!withReplicates || samples !== this.data.count) return { score };
+    return this.withReplicates(input, score);
+  }
+
+  private async withReplicates(input: { outputs: SampleOutputs[]; reference: SampleOutputs[]; labels?: unknown[] }, score: number): Promise<CachedScore> {
+    const stats = await sampleStatistics(this.metric, input, score);
+    const scorer = stats ? stats.scoreOf : await metricScorer(this.metric, input, score);
+    const hits = stats ? proportionHits(this.metric, stats) : undefined;
+    return { score, replicates: await replicates(scorer, input.outputs.length, this.bootstrap), ...(hits ? { hits } : {}) };
+  }
+
+  private async referenceReplicates(): Promise<CachedScore> {
+    this.fp32Replicates ??= await this.withReplicates({ outputs: this.reference, reference: this.reference, labels: this.data.labels }, this.fp32Score);
+    return this.fp32Replicates;
   }
 
   /** Forgets cached scores (so that agents compared on the same evaluator each pay for their evaluations). */

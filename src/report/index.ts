@@ -66,6 +66,11 @@ export function summarise(input: SearchReportInput): SearchSummary {
   };
 }
 
+/** `0.987 [0.9812, 0.9917]`: a score and its 95 % interval. */
+function withInterval(v: number, ci?: readonly number[]): string {
+  return ci ? `${formatNumber(v)} [${formatNumber(ci[0])}, ${formatNumber(ci[1])}]` : formatNumber(v);
+}
+
 function percent(v: number): string {
   return `${v >= 0 ? '+' : ''}${formatNumber(v * 100)} %`;
 }
@@ -84,11 +89,16 @@ function summaryTable(input: SearchReportInput, s: SearchSummary): string {
       input.budgetMs !== undefined ? `latency ≤ ${formatNumber(input.budgetMs)} ms` : 'no latency budget',
       s.floor !== undefined ? `score ${hib ? '≥' : '≤'} ${formatNumber(s.floor)} (max drop ${formatNumber((input.maxDrop ?? 0) * 100)} %)` : 'no accuracy floor',
     ].join('; ')],
-    [input.metricName ? `FP32 score (${input.metricName})` : 'FP32 score', input.fp32Score],
+    [input.metricName ? `FP32 score (${input.metricName}, search split)` : 'FP32 score (search split)', input.fp32Score],
   ];
   if (input.best) {
     const rel = s.bestRelativeToFp32 ?? 0;
-    rows.push(['best score', signed(`${formatNumber(input.best.score)} (${percent(rel)} vs FP32)`, hib ? rel >= -(input.maxDrop ?? Infinity) : rel <= (input.maxDrop ?? Infinity))]);
+    const where = input.best.samples !== undefined ? ` (search split, ${input.best.samples} samples)` : '';
+    rows.push([`best score${where}`, signed(`${withInterval(input.best.score, input.best.ci95)} (${percent(rel)} vs FP32)`, hib ? rel >= -(input.maxDrop ?? Infinity) : rel <= (input.maxDrop ?? Infinity))]);
+    const t = input.test;
+    rows.push(t
+      ? [`test score (${t.samples} held-out samples)`, signed(`${withInterval(t.score, t.ci95)}; FP32 ${formatNumber(t.fp32Score)} on the same samples; drop ${formatNumber(100 * t.drop)} % [${formatNumber(100 * t.dropCi95[0])}, ${formatNumber(100 * t.dropCi95[1])}]${t.withinFloor ? '' : ': over the floor'}`, t.withinFloor)]
+      : ['test score', 'none: there were no held-out test samples (too little data, or --test-samples 0)']);
     const speed = s.speedupVsFp16 ?? 0;
     rows.push(['best latency', signed(`${formatNumber(input.best.latencyMs)} ms (${formatNumber(speed)}× vs all-FP16 ${formatNumber(input.fp16LatencyMs)} ms)`, speed >= 1)]);
     if (s.latencyVsInt8 !== undefined && input.int8LatencyMs !== undefined) {
@@ -143,7 +153,7 @@ function layersTable(input: SearchReportInput): string {
 
 const CAPTIONS: Record<PlotSpec['id'], string> = {
   'learning-curve': 'Top: end-of-episode reward of every evaluated policy with its moving average. Bottom: the best score among feasible policies so far, against FP32 and the accuracy floor.',
-  'score-latency': 'Every evaluated policy (grey = infeasible), the Pareto front of feasible policies (max score, min latency), the baselines as labelled diamonds and the best policy as a star; dashed lines: the latency budget and the accuracy floor.',
+  'score-latency': 'Every evaluated policy (grey = infeasible), the Pareto front of feasible policies (max score, min latency), the baselines as labelled diamonds and the best policy as a star with its 95 % interval; the hollow circle below or above it is the same policy on the held-out test samples, with its interval. Dashed lines: the latency budget and the accuracy floor.',
   'precision-strip': 'The best policy, one bar per quantizable layer in topological order; height is log10 of the layer\'s MACs, colour its precision.',
   sensitivity: 'Per-layer sensitivity features from the analyzer; each column is min-max normalised over the layers so that red = most sensitive (histogram overlap is inverted). Hover a cell for the raw value; grey = not measured.',
 };

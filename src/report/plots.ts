@@ -240,10 +240,45 @@ export function scoreLatencySpec(input: SearchReportInput): PlotSpec {
       },
     );
   }
+  if (input.best?.ci95) {
+    const [lo, hi] = input.best.ci95;
+    layer.push({
+      name: 'best_interval',
+      data: { values: [{ latencyMs: input.best.latencyMs, score: lo, scoreHigh: hi, tip: `best on the search split: 95 % interval [${formatNumber(lo)}, ${formatNumber(hi)}]` }] },
+      mark: { type: 'rule', color: '#9c5a1a', strokeWidth: 2 },
+      encoding: { x, y, y2: { field: 'scoreHigh' }, description: { field: 'tip' } },
+    });
+  }
+  if (input.best && input.test) {
+    const t = input.test;
+    // A hair to the right of the star, so that the two intervals stay apart when they overlap.
+    const latencyMs = input.best.latencyMs;
+    const tip = `best policy on ${t.samples} held-out test samples: score ${formatNumber(t.score)} [${formatNumber(t.ci95[0])}, ${formatNumber(t.ci95[1])}], FP32 ${formatNumber(t.fp32Score)} on them, drop ${formatNumber(100 * t.drop)} %`;
+    layer.push(
+      {
+        name: 'best_test_interval',
+        data: { values: [{ latencyMs, score: t.ci95[0], scoreHigh: t.ci95[1], tip }] },
+        mark: { type: 'rule', color: '#264653', strokeWidth: 2, xOffset: 7 },
+        encoding: { x, y, y2: { field: 'scoreHigh' }, description: { field: 'tip' } },
+      },
+      {
+        name: 'best_test',
+        data: { values: [{ latencyMs, score: t.score, tip }] },
+        mark: { type: 'point', shape: 'circle', size: 150, filled: false, color: '#264653', strokeWidth: 2.5, opacity: 1, xOffset: 7 },
+        encoding: { x, y, description: { field: 'tip' } },
+      },
+      {
+        name: 'best_test_label',
+        data: { values: [{ latencyMs, score: t.score, label: `test ${formatNumber(t.score)}`, tip }] },
+        mark: { type: 'text', align: 'left', dx: 16, fontSize: 11, color: '#264653' },
+        encoding: { x, y, text: { field: 'label' }, description: { field: 'tip' } },
+      },
+    );
+  }
   if (input.best) {
     layer.push({
       name: 'best',
-      data: { values: [{ ...input.best, tip: `best: score ${formatNumber(input.best.score)}, ${formatNumber(input.best.latencyMs)} ms, reward ${formatNumber(input.best.reward)}` }] },
+      data: { values: [{ ...input.best, tip: `best: score ${formatNumber(input.best.score)} (search split), ${formatNumber(input.best.latencyMs)} ms, reward ${formatNumber(input.best.reward)}` }] },
       mark: { type: 'point', shape: 'M0,-1L0.24,-0.31L0.95,-0.31L0.38,0.12L0.59,0.81L0,0.4L-0.59,0.81L-0.38,0.12L-0.95,-0.31L-0.24,-0.31Z', size: 420, filled: true, color: '#f4a261', stroke: '#222', strokeWidth: 1, opacity: 1 },
       encoding: { x, y, description: { field: 'tip' } },
     });

@@ -56,6 +56,17 @@ export interface BaselinePoint {
   feasible: boolean;
 }
 
+/** A score on held-out samples with its 95 % interval, FP32 on the same samples, and the relative drop. */
+export interface HeldOutFigures {
+  score: number;
+  fp32Score: number;
+  drop: number;
+  samples: number;
+  ci95: [number, number];
+  dropCi95: [number, number];
+  withinFloor: boolean;
+}
+
 export interface ReportLayer {
   name: string;
   op: string;
@@ -82,7 +93,10 @@ export interface SearchReportInput {
   int8LatencyMs?: number;
   /** Quantizable layers in topological order, with the best policy's precisions. */
   layers: ReportLayer[];
-  best: { score: number; latencyMs: number; reward: number } | null;
+  /** The best policy on the search split; `ci95` its bootstrap interval, `samples` the split's size. */
+  best: { score: number; latencyMs: number; reward: number; ci95?: [number, number]; samples?: number } | null;
+  /** The best policy on the held-out test samples (absent when there were none), FP32 on the same samples. */
+  test?: HeldOutFigures;
   history: HistoryPoint[];
   baselines: BaselinePoint[];
   sensitivity?: AnalysisInput;

@@ -16,6 +16,7 @@ export interface SearchArgs extends ExperimentArgs {
   'budget-ms'?: number;
   budget?: number;
   'max-drop'?: number;
+  confidence?: number;
   agent?: string;
   episodes?: number;
   'max-evaluations'?: number;
@@ -42,6 +43,7 @@ export function withSearchOptions<T>(y: Argv<T>): Argv<T & SearchArgs> {
     .option('budget-ms', { type: 'number', describe: 'Hard latency budget in milliseconds' })
     .option('budget', { type: 'number', describe: 'Hard latency budget as a fraction of the all-FP16 latency (e.g. 0.8)' })
     .option('max-drop', { type: 'number', default: 0.01, describe: 'Accuracy floor: largest relative drop from FP32 (0.01 = 1 %)' })
+    .option('confidence', { type: 'number', describe: 'Check the floor on the pessimistic end of the paired bootstrap interval of the drop at this level (e.g. 0.95), not on the drop itself' })
     .option('episodes', { type: 'number', describe: 'Episodes (policies proposed) for dqn and random (default 300)' })
     .option('max-evaluations', { type: 'number', describe: 'Stop after this many full evaluations' })
     .option('time-limit', { type: 'string', describe: 'Stop after this wall time, e.g. 90s, 10m, 1h (default 15m)' })
@@ -87,6 +89,15 @@ export function searchActions(choices: readonly CalibrationChoice[], defaultChoi
   const others = new Map<string, CalibrationChoice>();
   for (const c of choices) if (choiceLabel(c) !== choiceLabel(defaultChoice)) others.set(choiceLabel(c), others.get(choiceLabel(c)) ?? c);
   return [{ precision: 'int8' }, ...[...others.values()].map((calibration) => ({ precision: 'int8' as const, calibration })), { precision: 'mixed' }, { precision: 'fp16' }];
+}
+
+/** --confidence: a level strictly between 0 and 1 (undefined = the floor is checked on the point estimate). */
+export function parseConfidence(v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!(typeof v === 'number' && v > 0 && v < 1)) {
+    throw new UserError(`--confidence must be a level between 0 and 1, e.g. 0.95, got ${v}${typeof v === 'number' && v > 1 && v < 100 ? ` (write ${v / 100})` : ''}`);
+  }
+  return v;
 }
 
 /** `90s`, `10m`, `1.5h`, or plain seconds -> milliseconds. */

@@ -8,6 +8,9 @@
  * measurement, and checkpoint.json marks the run interrupted. `--resume` replays the run deterministically from the
  * seed, answering every evaluation already in history.jsonl from it (no onnxruntime work), so the resumed run passes
  * through exactly the states of an uninterrupted one and ends at the same policy.
+ *
+ * At the end the best policy is scored once on the held-out test samples, which no choice has seen; policy.json gets
+ * those figures beside the search split's, each with its bootstrap interval.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +29,7 @@ import { searchDataRecord } from '../export/replay.ts';
 import { writeExports, type ExportInputs } from '../export/index.ts';
 import { measureSafeEnd, writeParetoLadder, type LadderStep } from './pareto.ts';
 import { renderSearchReport } from '../report/index.ts';
-import type { SearchReportInput, HistoryPoint, BaselinePoint } from '../report/types.ts';
+import type { SearchReportInput, HistoryPoint, BaselinePoint, HeldOutFigures } from '../report/types.ts';
 import { PrecisionEnv } from '../../envs/precision-env.ts';
 import { buildLatencyTable, type LatencyTable } from '../../envs/latency-table.ts';
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
@@ -35,7 +38,9 @@ import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '
 import { progress } from '../cli/progress.ts';
 import type { RunMetrics } from '../monitor/metrics.ts';
 import { grafanaDashboardJson } from '../monitor/grafana.ts';
-import { parseDuration, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
+import { breaksFloor } from '../cli/figures.ts';
+import type { ScoreFigures } from '../quant/evaluator.ts';
+import { parseDuration, parseConfidence, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
 export { DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from './options.ts';
 
 const AGENTS_WITH_SENSITIVITY = new Set(['dqn', 'rules', 'knapsack', 'greedy']);
@@ -58,6 +63,8 @@ export interface HistoryLine {
   score: number | null;
   subsetScore: number | null;
   confirmed: boolean;
+  /** With --confidence: the drop bound the floor was checked against (null otherwise). */
+  dropBound?: number | null;
   latencyMs: number;
   reward: number | null;
   feasible: boolean;
@@ -75,6 +82,7 @@ export function runConfig(args: SearchArgs, agent: string): Record<string, unkno
     percentile: args.percentile ?? 99.99, screenSamples: args['screen-samples'] ?? 64, wAcc: args['w-acc'] ?? 0.6, wLat: args['w-lat'] ?? 0.4,
     analysis: args.analysis ?? null, analysisSamples: args['analysis-samples'] ?? 64, batchSize: args['batch-size'] ?? 16, seed: args.seed ?? 0,
     layerCalibration: args['layer-calibration'] ?? DEFAULT_LAYER_CALIBRATION,
+    confidence: args.confidence ?? null, testSamples: args['test-samples'] ?? null, testData: args['test-data'] ?? null, testLabels: args['test-labels'] ?? null,
   };
 }
 
@@ -104,24 +112,31 @@ function readHistory(path: string): HistoryLine[] {
   return out;
 }
 
-/** The evaluator the environment sees: screening subset, replay of recorded scores on --resume, interruption. */
+/**
+ * The evaluator the environment sees: screening subset, replay of recorded scores on --resume, interruption, and
+ * with --confidence the drop bound of every full evaluation.
+ */
 class RunEvaluator implements EnvEvaluator {
-  readonly recorded = new Map<string, number>();
+  readonly recorded = new Map<string, { score: number; dropBound?: number }>();
   interrupted = false;
-  constructor(private readonly exp: Experiment, private readonly layerNames: string[], readonly screenSamples: number) {}
+  constructor(private readonly exp: Experiment, private readonly layerNames: string[], readonly screenSamples: number, readonly confidence?: number) {}
   get fp32Score(): number { return this.exp.evaluator.fp32Score; }
   get higherIsBetter(): boolean { return this.exp.evaluator.higherIsBetter; }
-  async evaluate(policy: LayerPolicy, opts: { subset?: boolean } = {}): Promise<{ score: number }> {
+  async evaluate(policy: LayerPolicy, opts: { subset?: boolean } = {}): Promise<{ score: number; dropBound?: number }> {
     const key = `${opts.subset ? 'subset' : 'full'}#${policyKey(this.layerNames, policy)}`;
     const known = this.recorded.get(key);
-    if (known !== undefined) return { score: known };
+    if (known !== undefined) return known;
     if (this.interrupted) throw new SearchInterrupted();
-    const r = await this.exp.evaluator.evaluate(policy, opts.subset ? { samples: this.screenSamples } : {});
-    return { score: r.score };
+    if (opts.subset) return { score: (await this.exp.evaluator.evaluate(policy, { samples: this.screenSamples })).score };
+    if (this.confidence === undefined) return { score: (await this.exp.evaluator.evaluate(policy)).score };
+    const f = await this.exp.evaluator.figures(policy, { confidence: this.confidence });
+    return { score: f.score, dropBound: f.dropBound };
   }
   remember(line: HistoryLine): void {
-    if (line.subsetScore !== null) this.recorded.set(`subset#${line.key}`, line.subsetScore);
-    if (line.confirmed && line.score !== null) this.recorded.set(`full#${line.key}`, line.score);
+    if (line.subsetScore !== null) this.recorded.set(`subset#${line.key}`, { score: line.subsetScore });
+    if (line.confirmed && line.score !== null) {
+      this.recorded.set(`full#${line.key}`, { score: line.score, ...(typeof line.dropBound === 'number' ? { dropBound: line.dropBound } : {}) });
+    }
   }
 }
 
@@ -142,6 +157,7 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
   }
   parseTarget(args.target ?? 't4'); // an unknown target is refused before calibration, not after
   const layerCalibration = parseLayerCalibration(args['layer-calibration']);
+  const confidence = parseConfidence(args.confidence);
   exp ??= await prepareExperiment(args, ui);
   const { loaded } = exp;
   const latency = await createLatencyModel(args.target ?? 't4', loaded.layers, { model: loaded.model, graph: loaded.graph, inputShapes: loaded.inputShapes, simulation: exp.base });
@@ -163,7 +179,7 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
   const layerNames = loaded.layers.map((l) => l.name);
   const screen = args['screen-samples'] ?? 64;
   if (!Number.isInteger(screen) || screen < 0) throw new UserError(`--screen-samples must be a whole number >= 0, got ${screen}`);
-  const evaluator = new RunEvaluator(exp, layerNames, screen);
+  const evaluator = new RunEvaluator(exp, layerNames, screen, confidence);
   const byName = new Map(analysis?.layers.map((l) => [l.name, l]));
   const sensitivity = analysis
     ? loaded.layers.map((l) => {
@@ -229,8 +245,33 @@ export function agentOptions(setup: SearchSetup): AgentOptions {
   return setup.analysis ? { knapsack: { dropFeatures: { int8: 'int8Drop', mixed: 'int8Drop' } } } : {};
 }
 
-/** policy.json for a measured record. */
-export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta: { agent: string; seed: number; evaluations: number; seconds: number; target: string; int8LatencyMs?: number }): PolicyFile {
+/** The best policy's figures with intervals: on the search split (where it was chosen) and on the held-out test samples. */
+export interface PolicyFigures {
+  search: ScoreFigures;
+  /** Absent when there is no test split (too little data, --test-samples 0). */
+  test?: ScoreFigures;
+}
+
+/** Scores the chosen policy on the test samples (and takes its search-split intervals); the choice is already made. */
+export async function policyFigures(exp: Experiment, policy: LayerPolicy, ui: { quiet?: boolean } = {}): Promise<PolicyFigures> {
+  const search = await exp.evaluator.figures(policy);
+  const testEvaluator = await exp.testEvaluator();
+  if (!testEvaluator) return { search };
+  const bar = progress('test split', { total: 1, quiet: ui.quiet });
+  const test = await testEvaluator.figures(policy);
+  bar.update(1);
+  bar.finish(`${test.samples} held-out samples`);
+  return { search, test };
+}
+
+/** policy.json's `metrics.test`: the figures and whether the drop on the held-out samples stays within the floor. */
+export function testRecord(test: ScoreFigures, maxDrop: number): Record<string, unknown> {
+  const { score, fp32Score, drop, samples, ci95, dropCi95 } = test;
+  return { score, fp32Score, drop, samples, ci95, dropCi95, withinFloor: !breaksFloor(drop, maxDrop) };
+}
+
+/** policy.json for a measured record (with its intervals and test figures once the search has ended). */
+export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta: { agent: string; seed: number; evaluations: number; seconds: number; target: string; int8LatencyMs?: number }, figures?: PolicyFigures): PolicyFile {
   const { exp, env } = setup;
   const layers = exp.loaded.layers;
   const policy = record.policy;
@@ -256,6 +297,9 @@ export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta:
       int8MacsShare: totalMacs ? int8Macs / totalMacs : 0,
       metric: exp.metric.name,
       target: meta.target,
+      ...(record.dropBound !== undefined ? { dropBound: record.dropBound } : {}),
+      ...(figures ? { searchSamples: figures.search.samples, searchCi95: figures.search.ci95, searchDropCi95: figures.search.dropCi95 } : {}),
+      ...(figures?.test ? { test: testRecord(figures.test, env.constraints.maxDrop) } : {}),
     },
     search: {
       agent: meta.agent,
@@ -264,6 +308,7 @@ export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta:
       seconds: meta.seconds,
       budgetMs: Number.isFinite(env.constraints.budgetMs) ? env.constraints.budgetMs : null,
       maxDrop: env.constraints.maxDrop,
+      confidence: setup.evaluator.confidence ?? null,
       data: searchDataRecord(exp),
       inputShapes: exp.loaded.inputShapes,
     },
@@ -277,6 +322,8 @@ export interface SearchOutcome {
   outDir: string;
   status: 'done' | 'interrupted';
   policy?: PolicyFile;
+  /** The best policy's figures on the search and test samples (absent without a feasible policy). */
+  figures?: PolicyFigures;
   result?: SearchResult;
   setup: SearchSetup;
   files: string[];
@@ -360,12 +407,15 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   // The agent's choice; once it has finished, the ladder's own measurement (all-FP16) never replaces it.
   let chosen: { record: EvaluationRecord | undefined } | undefined;
   const chosenRecord = () => (chosen ? chosen.record : env.best);
+  let bestMeta: Parameters<typeof policyFileOf>[2] | undefined;
+  const writePolicy = (best: EvaluationRecord, figures?: PolicyFigures) =>
+    writeFileAtomic(join(outDir, 'policy.json'), `${JSON.stringify(policyFileOf(setup, best, bestMeta!, figures), null, 2)}\n`);
   const savePolicy = () => {
     const best = chosenRecord();
     if (!best || best.key === bestKey) return;
     bestKey = best.key;
-    const file = policyFileOf(setup, best, { agent: agentName, seed: exp.seed, evaluations: env.stats.evaluations, seconds: (performance.now() - started) / 1000, target, int8LatencyMs: int8Latency });
-    writeFileAtomic(join(outDir, 'policy.json'), `${JSON.stringify(file, null, 2)}\n`);
+    bestMeta = { agent: agentName, seed: exp.seed, evaluations: env.stats.evaluations, seconds: (performance.now() - started) / 1000, target, int8LatencyMs: int8Latency };
+    writePolicy(best);
   };
   setup.hooks.onEvaluation = (r: EvaluationRecord) => {
     measured++;
@@ -373,7 +423,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
       const line: HistoryLine = {
         n: measured, agent: agentName, episode, evaluation: r.evaluation, key: r.key,
         precisions: names.map((n) => r.policy[n]?.precision ?? 'fp32'),
-        score: r.confirmed ? r.score : null, subsetScore: r.subsetScore ?? null, confirmed: r.confirmed,
+        score: r.confirmed ? r.score : null, subsetScore: r.subsetScore ?? null, confirmed: r.confirmed, dropBound: r.dropBound ?? null,
         latencyMs: r.latencyMs, reward: Number.isFinite(r.reward) ? r.reward : null, feasible: r.feasible,
         seconds: r.seconds, wallSeconds: (performance.now() - started) / 1000,
       };
@@ -407,10 +457,15 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   const best = chosenRecord();
   bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
   savePolicy();
-  writeCheckpoint(status, measured, bestKey);
   if (!ui.monitor) writeDashboard();
   const files = [join(outDir, 'history.jsonl'), checkpointPath, dashboardPath];
   let policy: PolicyFile | undefined;
+  let figures: PolicyFigures | undefined;
+  if (best) {
+    figures = await policyFigures(exp, best.policy, ui);
+    writePolicy(best, figures);
+  }
+  writeCheckpoint(status, measured, bestKey);
   const exportInputs = (p: PolicyFile): ExportInputs => ({
     policy: p, layers: exp.loaded.layers, graph: exp.loaded.graph,
     model: { path: exp.loaded.path, sha256: p.model.sha256 }, inputShapes: exp.loaded.inputShapes,
@@ -436,7 +491,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   }
   const report = await renderSearchReport({ ...reportInput(setup, agentName, policy, readHistory(historyPath), int8Latency, target), ...(ladder ? { ladder } : {}) }, outDir, { png: false });
   files.push(report.html);
-  return { outDir, status, policy, result, setup, files, ladder };
+  return { outDir, status, policy, figures, result, setup, files, ladder };
 }
 
 function removeEmptyFolder(dir: string): void {
@@ -488,7 +543,11 @@ export function reportInput(setup: SearchSetup, agent: string, policy: PolicyFil
     ...(Number.isFinite(env.constraints.maxDrop) ? { maxDrop: env.constraints.maxDrop } : {}),
     fp32Score: env.fp32Score, fp16LatencyMs: env.fp16LatencyMs, int8LatencyMs,
     layers: exp.loaded.layers.map((l) => ({ name: l.name, op: l.op, macs: l.macs, precision: byName.get(l.name) ?? 'fp32' })),
-    best: policy ? { score: policy.metrics.score, latencyMs: policy.metrics.latencyMs, reward: policy.metrics.reward as number } : null,
+    best: policy ? {
+      score: policy.metrics.score, latencyMs: policy.metrics.latencyMs, reward: policy.metrics.reward as number,
+      ...(policy.metrics.searchCi95 ? { ci95: policy.metrics.searchCi95 as [number, number], samples: policy.metrics.searchSamples as number } : {}),
+    } : null,
+    ...(policy?.metrics.test ? { test: policy.metrics.test as HeldOutFigures } : {}),
     history: points,
     baselines,
     ...(setup.analysis ? { sensitivity: { metricName: exp.metric.name, layers: setup.analysis.layers.map((l) => ({ name: l.name, op: l.op, macs: l.macs, int8Drop: l.int8Drop, leaveOneOutDrop: l.leaveOneOutDrop, mse: l.mse, kl: l.kl, histogramOverlap: l.histogramOverlap, outlierFraction: l.outlierFraction, rangeWaste: l.rangeWaste })) } } : {}),

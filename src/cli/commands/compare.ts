@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../../fs.ts';
 import { UserError } from '../../errors.ts';
 import { progress } from '../progress.ts';
 import { monitored, withMetricsPort } from '../../monitor/cli.ts';
+import { withInterval } from '../figures.ts';
 
 type Args = GlobalOptions & SearchArgs & { agents?: string[]; evaluations?: number };
 
@@ -23,6 +24,10 @@ export interface CompareRow {
   latencyMs: number | null;
   reward: number | null;
   int8MacsShare: number | null;
+  /** The agent's best policy on the held-out test samples (null without a feasible policy or a test split). */
+  testScore: number | null;
+  testDrop: number | null;
+  testCi95: [number, number] | null;
   wallSeconds: number;
 }
 
@@ -72,6 +77,8 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
         const result = await agent.search(setup.env, { maxEvaluations: evaluations, episodes: args.episodes ?? DEFAULT_EPISODES, timeLimitMs: parseDuration(args['time-limit']) });
         (agent as { dispose?: () => void }).dispose?.();
         const best = result.best;
+        // Scored after the agent is done: the test samples never take part in its choices.
+        const test = best ? await (await exp.testEvaluator())?.figures(best.policy) : undefined;
         const totalMacs = exp.loaded.layers.reduce((a, l) => a + l.macs, 0);
         const int8Macs = best ? exp.loaded.layers.filter((l) => ['int8', 'mixed'].includes(best.policy[l.name]?.precision ?? 'fp32')).reduce((a, l) => a + l.macs, 0) : 0;
         const row: CompareRow = {
@@ -84,6 +91,9 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
           latencyMs: best ? best.latencyMs : null,
           reward: best ? best.reward : null,
           int8MacsShare: best ? int8Macs / totalMacs : null,
+          testScore: test?.score ?? null,
+          testDrop: test?.drop ?? null,
+          testCi95: test?.ci95 ?? null,
           wallSeconds: (performance.now() - started) / 1000,
         };
         bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms, reward ${best.reward.toFixed(4)}` : 'no feasible policy');
@@ -91,22 +101,29 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
       }
       return { exp, rows };
     });
+    const testEvaluator = await exp.testEvaluator();
     const doc = {
       model: exp.loaded.path, target: args.target ?? 't4', metric: exp.metric.name, fp32Score: exp.evaluator.fp32Score,
+      searchSamples: exp.split.eval.count, testSamples: testEvaluator?.data.count ?? 0, testFp32Score: testEvaluator?.fp32Score ?? null,
       maxDrop: args['max-drop'] ?? 0.01, budgetMs: args['budget-ms'] ?? null, budget: args.budget ?? null, evaluationsPerAgent: evaluations, seed: exp.seed, rows,
     };
-    const header = ['agent', 'evaluations', 'screeningRuns', 'cacheHits', 'score', 'drop', 'latencyMs', 'reward', 'int8MacsShare', 'wallSeconds'] as const;
+    const header = ['agent', 'evaluations', 'screeningRuns', 'cacheHits', 'score', 'drop', 'latencyMs', 'reward', 'int8MacsShare', 'testScore', 'testDrop', 'testCi95Low', 'testCi95High', 'wallSeconds'] as const;
+    const csvRow = (r: CompareRow) => ({ ...r, testCi95Low: r.testCi95?.[0] ?? null, testCi95High: r.testCi95?.[1] ?? null });
     writeFileAtomic(join(outDir, 'compare.json'), `${JSON.stringify(doc, null, 2)}\n`);
-    writeFileAtomic(join(outDir, 'compare.csv'), `${header.join(',')}\n${rows.map((r) => header.map((h) => csvCell(r[h])).join(',')).join('\n')}\n`);
+    writeFileAtomic(join(outDir, 'compare.csv'), `${header.join(',')}\n${rows.map((r) => header.map((h) => csvCell(csvRow(r)[h])).join(',')).join('\n')}\n`);
     if (args.json) {
       process.stdout.write(`${JSON.stringify({ ...doc, out: outDir }, null, 2)}\n`);
       return;
     }
     const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
+    const pct = (v: number | null) => (v === null ? '-' : (100 * v).toFixed(2));
+    const testNote = testEvaluator
+      ? `, ${testEvaluator.fp32Score.toFixed(4)} on the ${testEvaluator.data.count} held-out test samples (test: the best policy there, never used for a choice; [95 % interval])`
+      : '; no test score: there are no held-out test samples';
     process.stdout.write(`${formatTable(
-      ['agent', 'evals', 'best score', 'drop %', 'latency ms', 'reward', 'int8 MACs %', 'wall s'],
-      rows.map((r) => [r.agent, r.evaluations, f(r.score, 4), r.drop === null ? '-' : (100 * r.drop).toFixed(2), f(r.latencyMs, 3), f(r.reward, 4), r.int8MacsShare === null ? '-' : (100 * r.int8MacsShare).toFixed(1), r.wallSeconds.toFixed(1)]),
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    )}\n\n${exp.metric.name} FP32 ${exp.evaluator.fp32Score.toFixed(4)}; table in ${join(outDir, 'compare.csv')} and compare.json\n`);
+      ['agent', 'evals', 'search score', 'drop %', 'test score', 'test drop %', 'latency ms', 'reward', 'int8 MACs %', 'wall s'],
+      rows.map((r) => [r.agent, r.evaluations, f(r.score, 4), pct(r.drop), r.testScore === null ? '-' : withInterval(r.testScore, r.testCi95 ?? undefined), pct(r.testDrop), f(r.latencyMs, 3), f(r.reward, 4), r.int8MacsShare === null ? '-' : (100 * r.int8MacsShare).toFixed(1), r.wallSeconds.toFixed(1)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    )}\n\n${exp.metric.name} FP32 ${exp.evaluator.fp32Score.toFixed(4)} on the ${exp.split.eval.count} search samples${testNote}; table in ${join(outDir, 'compare.csv')} and compare.json\n`);
   },
 };

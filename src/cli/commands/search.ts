@@ -5,6 +5,7 @@ import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable, formatMacs } from '../table.ts';
 import { shellQuote } from '../../export/shell.ts';
 import { monitored, withMetricsPort } from '../../monitor/cli.ts';
+import { breaksFloor, figuresText, percentWithInterval } from '../figures.ts';
 
 type Args = GlobalOptions & SearchArgs;
 
@@ -42,8 +43,10 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
     process.on('SIGINT', onSigint);
     try {
       const outcome = await monitored('search', args, log, (monitor) => runSearch(args, { quiet, log, monitor, onReady: (i) => { interrupt = i; if (interrupts > 0) i(); } }));
-      const { setup, policy, status, outDir } = outcome;
+      const { setup, policy, status, outDir, figures } = outcome;
       const stats = setup.env.stats;
+      const maxDrop = setup.env.constraints.maxDrop;
+      const testBreaksFloor = figures?.test !== undefined && breaksFloor(figures.test.drop, maxDrop);
       const doc = {
         status,
         out: outDir,
@@ -57,6 +60,12 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
         int8LatencyMs: policy?.metrics.int8LatencyMs ?? null,
         int8MacsShare: policy?.metrics.int8MacsShare ?? null,
         reward: policy?.metrics.reward ?? null,
+        searchSamples: figures?.search.samples ?? setup.exp.split.eval.count,
+        searchCi95: figures?.search.ci95 ?? null,
+        searchDropCi95: figures?.search.dropCi95 ?? null,
+        confidence: setup.evaluator.confidence ?? null,
+        dropBound: policy?.metrics.dropBound ?? null,
+        test: policy?.metrics.test ?? null,
         evaluations: stats.evaluations,
         subsetEvaluations: stats.subsetEvaluations,
         cacheHits: stats.cacheHits,
@@ -65,11 +74,24 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
       };
       if (args.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
       else {
+        const metric = setup.exp.metric.name;
         const lines = [
-          status === 'interrupted' ? `search interrupted; resume with: ${resumeCommand(outDir)}` : 'search done',
-          policy
-            ? `best: ${setup.exp.metric.name} ${policy.metrics.score.toFixed(4)} (FP32 ${setup.env.fp32Score.toFixed(4)}, drop ${(100 * (policy.metrics.drop as number)).toFixed(2)} %), ${policy.metrics.latencyMs.toFixed(3)} ms on ${doc.target} (all-FP16 ${setup.env.fp16LatencyMs.toFixed(3)} ms, all-INT8 ${(doc.int8LatencyMs as number).toFixed(3)} ms), ${(100 * (doc.int8MacsShare as number)).toFixed(1)} % of MACs in int8/mixed`
-            : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
+          status === 'interrupted'
+            ? `search interrupted; resume with: ${resumeCommand(outDir)}`
+            : testBreaksFloor
+              ? `search done, but the best policy breaks the ${percentWithInterval(maxDrop)} floor on the held-out test samples (drop ${percentWithInterval(figures!.test!.drop, figures!.test!.dropCi95)}): do not count on it; search with more --eval-samples, --confidence 0.95 or a looser --max-drop`
+              : 'search done',
+          policy && figures
+            ? `best on the search split (${figures.search.samples} samples): ${figuresText(metric, figures.search)}, ${policy.metrics.latencyMs.toFixed(3)} ms on ${doc.target} (all-FP16 ${setup.env.fp16LatencyMs.toFixed(3)} ms, all-INT8 ${(doc.int8LatencyMs as number).toFixed(3)} ms), ${(100 * (doc.int8MacsShare as number)).toFixed(1)} % of MACs in int8/mixed`
+            : setup.evaluator.confidence !== undefined
+              ? `no feasible policy was found at ${100 * setup.evaluator.confidence} % confidence: ${setup.exp.split.eval.count} search samples may be too few to show any policy within the floor; give more --eval-samples, loosen --max-drop or the budget, or search longer`
+              : 'no feasible policy was found: loosen --max-drop or the budget, or search longer',
+          ...(policy && figures && setup.evaluator.confidence !== undefined
+            ? [`floor checked at ${100 * setup.evaluator.confidence} % confidence: the search-split drop is at most ${percentWithInterval(policy.metrics.dropBound as number)} (upper end of its paired interval; floor ${percentWithInterval(maxDrop)})`]
+            : []),
+          ...(figures?.test
+            ? [`on the held-out test samples (${figures.test.samples}, never used for a choice): ${figuresText(metric, figures.test)}${testBreaksFloor ? '' : `, within the ${percentWithInterval(maxDrop)} floor`}`]
+            : policy ? ['no test score: there are no held-out test samples (see the note above; --test-data gives a separate file)'] : []),
           `${stats.evaluations} evaluations (+${stats.subsetEvaluations} screening runs, ${stats.cacheHits} cache hits)`,
           `results in ${outDir}/ (${policy ? (status === 'done' ? 'policy.json, trtexec.txt, build_engine.py, model.qdq.onnx, report.html, pareto/, ...' : 'policy.json, history.jsonl, checkpoint.json, report.html') : 'history.jsonl, report.html'})`,
         ];
@@ -86,7 +108,7 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
         process.stdout.write(`${lines.join('\n')}\n`);
       }
       if (status === 'interrupted') process.exitCode = 130;
-      else if (!policy) process.exitCode = 1;
+      else if (!policy || testBreaksFloor) process.exitCode = 1;
     } finally {
       process.off('SIGINT', onSigint);
     }
