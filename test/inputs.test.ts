@@ -86,7 +86,8 @@ test('variable-length data as shape buckets (input@bucket): each bucket is batch
   assert.deepEqual([ds.labels![9], ds.labels![10]], ['short9', 'long0'], 'samples are numbered bucket after bucket, in the order of the archive');
   assert.deepEqual(ds.groups!.map((g) => [g.bucket, g.start, g.count, g.inputs.input_ids.dims]), [['8', 0, 10, [10, 8]], ['16', 10, 8, [8, 16]]]);
   assert.deepEqual(batchRanges(ds, 4), [[0, 4], [4, 8], [8, 10], [10, 14], [14, 18]], 'no batch crosses from one bucket to the other');
-  const r = await runSearch({ model, data, out: join(dir, 'run'), ...small, 'eval-samples': 18, 'calib-samples': 18 }, quiet);
+  // The splits never share samples: 6 calibrate, 12 search (both buckets), none left for a test split.
+  const r = await runSearch({ model, data, out: join(dir, 'run'), ...small, 'eval-samples': 12, 'calib-samples': 6 }, quiet);
   assert.equal(r.status, 'done');
   assert.ok(r.policy);
   // A bucket without its mask is one line.
@@ -152,7 +153,8 @@ for (const batch of [2, 8, 32]) {
       assert.ok(Math.abs(s.absMax - dynamic.calibration.stats[t].absMax) < 1e-5 * Math.max(1, s.absMax), t);
     }
     const out = join(dir, 'run');
-    const r = await runSearch({ model, data, out, ...small, 'calib-samples': 13, 'eval-samples': 21, target: 'ort-cpu', 'analysis-samples': 11 }, quiet);
+    // A floor of 10 %: one sample of 21 that disagrees must not decide whether this test sees exports.
+    const r = await runSearch({ model, data, out, ...small, 'calib-samples': 13, 'eval-samples': 21, target: 'ort-cpu', 'analysis-samples': 11, 'max-drop': 0.1 }, quiet);
     assert.equal(r.status, 'done');
     assert.ok(existsSync(join(out, 'model.qdq.onnx')));
     assert.equal(JSON.parse(readFileSync(join(out, 'analysis.json'), 'utf8')).samples, 11);
