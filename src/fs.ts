@@ -38,7 +38,7 @@ export function appendFileChecked(path: string, text: string): void {
 }
 
 /** Turns what the user can fix (permissions, a full disk, a file where a folder should be) into a UserError. */
-function explainWriteError(path: string, e: unknown, kept: string): unknown {
+export function explainWriteError(path: string, e: unknown, kept: string): unknown {
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS') {
     return new UserError(`cannot write ${path}: permission denied; choose a writable folder with --out`, { cause: e });

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { PolicyFile } from '../policy.ts';
 import type { Graph } from '../onnx/graph.ts';
 import type { Layer } from '../onnx/layer-types.ts';
-import { encodeModel } from '../onnx/model.ts';
+import { encodeModelFile, saveModel, savesExternalData, type ModelProto } from '../onnx/model.ts';
+import { hasExternalData } from '../onnx/external-data.ts';
 import { writeFileAtomic } from '../fs.ts';
 import { buildPrecisionPlan, type PrecisionPlan } from './plan.ts';
 import { trtexecCommand } from './trtexec.ts';
@@ -62,6 +63,17 @@ export type ExportContent<F extends ExportFormat = ExportFormat> = F extends 'qd
 export interface RenderedExport<F extends ExportFormat = ExportFormat> {
   content: ExportContent<F>;
   warnings: string[];
+  /**
+   * qdq-onnx: the model itself, written with writeExport. Where the user's model came with external data, or the
+   * model is too large for one protobuf, its weights go to `<file>.data` beside the file; `content` is then empty.
+   */
+  model?: { proto: ModelProto; externalData: boolean };
+}
+
+/** Writes a rendered export to `path` (atomically; model.qdq.onnx with external data where it has some). */
+export function writeExport(path: string, out: RenderedExport): void {
+  if (out.model) saveModel(out.model.proto, path, { externalData: out.model.externalData });
+  else writeFileAtomic(path, out.content);
 }
 
 export function planFor(inputs: ExportInputs): PrecisionPlan {
@@ -99,7 +111,8 @@ function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions,
       return { content: calibrationCache(plan.amax, trtVersionCode(opts.trtVersion ?? DEFAULT_TRT_VERSION)), warnings };
     case 'qdq-onnx': {
       const qdq = buildQdqModel(inputs.graph.model, inputs.graph, inputs.layers, inputs.policy);
-      return { content: encodeModel(qdq.model), warnings: [...warnings, ...qdq.warnings] };
+      const externalData = hasExternalData(inputs.graph.model) || savesExternalData(qdq.model);
+      return { content: externalData ? new Uint8Array(0) : encodeModelFile(qdq.model), model: { proto: qdq.model, externalData }, warnings: [...warnings, ...qdq.warnings] };
     }
   }
 }
@@ -136,8 +149,9 @@ export function writeExports(dir: string, inputs: ExportInputs, opts: ExportOpti
   for (const format of EXPORT_FORMATS) {
     const out = renderExport(format, inputs, local, plan);
     const path = join(dir, EXPORT_FILE_NAMES[format]);
-    writeFileAtomic(path, out.content);
+    writeExport(path, out);
     files.push(path);
+    if (out.model?.externalData) files.push(`${path}.data`);
     out.warnings.forEach((w) => warnings.add(w));
   }
   return { files, warnings: [...warnings] };

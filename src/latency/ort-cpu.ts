@@ -9,8 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { ort, defaultThreads } from '../onnx/runtime.ts';
-import { encodeModel } from '../onnx/model.ts';
+import { ort, defaultThreads, externalDataOptions, sessionBytes } from '../onnx/runtime.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import { policyKey, type LayerPolicy } from '../policy.ts';
 import { buildSimulatedModel, type SimulationBase } from '../quant/simulate.ts';
@@ -50,7 +49,7 @@ export function median(xs: readonly number[]): number {
 
 /** The default builder: the policy's simulated model (Q/DQ and float16 rounding per DESIGN.md's action table). */
 export function simulatedModelBuilder(base: SimulationBase): ModelBuilder {
-  return async (policy) => encodeModel(buildSimulatedModel(base, policy));
+  return async (policy) => sessionBytes(buildSimulatedModel(base, policy));
 }
 
 interface NodeTime {
@@ -97,7 +96,7 @@ export class OrtCpuLatencyModel implements LatencyModel {
   }
 
   private sessionOptions(extra: ort.InferenceSession.SessionOptions = {}): ort.InferenceSession.SessionOptions {
-    return { intraOpNumThreads: this.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, ...extra };
+    return { intraOpNumThreads: this.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, ...externalDataOptions(), ...extra };
   }
 
   private async measure(policy: LayerPolicy): Promise<LatencyEstimate> {

@@ -91,9 +91,15 @@ export class Graph {
     return this.constantTensor(name) !== undefined;
   }
 
+  /**
+   * A constant's dims and values; the values are read (from external data, for large weights) only when `data` is
+   * first asked for, so that asking for the dims of a weight costs nothing.
+   */
   constantValues(name: string): { dims: number[]; data: Float32Array } | undefined {
     const t = this.constantTensor(name);
-    return t ? { dims: tensorDims(t), data: tensorToFloat32(t) } : undefined;
+    if (!t) return undefined;
+    let data: Float32Array | undefined;
+    return { dims: tensorDims(t), get data() { return (data ??= tensorToFloat32(t)); } };
   }
 
   consumersOf(name: string): NodeProto[] {

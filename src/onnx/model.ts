@@ -1,12 +1,15 @@
 /**
- * Loading and saving ONNX models without loss. The schema (onnx.proto beside this file) covers IR version 10
- * fields; protobufjs decodes into message objects that encode back to the same model.
+ * Loading and saving ONNX models without loss. The schema (onnx.proto beside this file) covers IR version 11
+ * fields; protobufjs decodes into message objects that encode back to the same model. External data (weights in
+ * `model.onnx.data` beside the model) is resolved at load and written back beside saved models (external-data.ts).
  */
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, statSync, openSync, closeSync, writeSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from '../fs.ts';
+import { writeFileAtomic, explainWriteError } from '../fs.ts';
+import { adoptExternalData, EXTERNAL_DATA_THRESHOLD, forEachTensor as forEachModelTensor, hasExternalData, isExternal, readExternalData, tensorByteLength, withExternalData } from './external-data.ts';
 
 type Int64 = number | { low: number; high: number; unsigned?: boolean; toNumber(): number };
 
@@ -77,7 +80,8 @@ export interface ModelProto {
 
 /** ONNX TensorProto.DataType values used here. */
 export const DataType = {
-  FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11,
+  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11,
+  UINT32: 12, UINT64: 13, BFLOAT16: 16,
 } as const;
 
 let modelType: protobuf.Type | undefined;
@@ -107,26 +111,113 @@ export function decodeModel(bytes: Uint8Array, source = 'model'): ModelProto {
     throw new UserError(`${source} is not an ONNX model (it has no graph nodes); pass the .onnx file exported from your framework`);
   }
   const ir = toNumber(model.irVersion);
-  if (ir < 3 || ir > 12) throw new UserError(`${source} has ONNX IR version ${ir}; trtmix reads IR versions 3-11 (re-export with opset 11-21)`);
+  if (ir < 3 || ir > MAX_IR_VERSION) throw new UserError(`${source} has ONNX IR version ${ir}; trtmix reads IR versions 3-${MAX_IR_VERSION} (re-export with an exporter of onnx <= 1.20, opset 9-21)`);
   return model;
 }
+
+/** The newest IR version onnxruntime 1.30 loads (onnx 1.20 writes IR 13). */
+export const MAX_IR_VERSION = 13;
+/** protobuf cannot hold a message of 2 GiB; beyond this a saved model keeps its tensors in external data. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 64 * 2 ** 20;
 
 export function encodeModel(model: ModelProto): Uint8Array {
   const type = schema();
   return type.encode(model as unknown as protobuf.Message).finish();
 }
 
-/** Reads and decodes an ONNX file; every way it can be wrong is a UserError naming the file. */
+/**
+ * Reads and decodes an ONNX file, its external data resolved beside it; every way it can be wrong is a UserError
+ * naming the file.
+ */
 export function loadModel(path: string): ModelProto {
   if (!existsSync(path)) throw new UserError(`model file ${path} does not exist; check the --model path`);
-  if (!statSync(path).isFile()) throw new UserError(`model path ${path} is not a file; pass the .onnx file itself`);
+  const stat = statSync(path);
+  if (!stat.isFile()) throw new UserError(`model path ${path} is not a file; pass the .onnx file itself`);
+  if (stat.size >= 2 ** 31) throw new UserError(`model file ${path} is ${(stat.size / 2 ** 30).toFixed(1)} GiB, more than one protobuf can hold; export it with its weights as external data (torch.onnx.export(..., external_data=True), onnx.save(m, path, save_as_external_data=True))`);
   const bytes = readFileSync(path);
   if (bytes.length === 0) throw new UserError(`model file ${path} is empty; re-export it`);
-  return decodeModel(bytes, `model file ${path}`);
+  const model = decodeModel(bytes, `model file ${path}`);
+  adoptExternalData(model, path);
+  return model;
 }
 
-export function saveModel(model: ModelProto, path: string): void {
-  writeFileAtomic(path, encodeModel(model));
+/** Bytes the model's tensors take, inline or external. */
+function tensorBytesTotal(model: ModelProto): number {
+  let total = 0;
+  forEachModelTensor(model, (t) => { total += isExternal(t) ? tensorByteLength(t) ?? 0 : t.rawData?.byteLength ?? 0; });
+  return total;
+}
+
+/** A copy of the model whose tensors are all inline (external data read back); the model is not changed. */
+function inlined(model: ModelProto, map: (t: TensorProto) => TensorProto): ModelProto {
+  const graph = (g: GraphProto): GraphProto => ({
+    ...g,
+    initializer: (g.initializer ?? []).map(map),
+    node: (g.node ?? []).map((n) => (n.attribute ?? []).some((a) => a.t || a.tensors?.length || a.g || a.graphs?.length)
+      ? { ...n, attribute: n.attribute!.map((a) => ({
+          ...a,
+          ...(a.t ? { t: map(a.t) } : {}),
+          ...(a.tensors?.length ? { tensors: a.tensors.map(map) } : {}),
+          ...(a.g ? { g: graph(a.g) } : {}),
+          ...(a.graphs?.length ? { graphs: a.graphs.map(graph) } : {}),
+        })) }
+      : n),
+  });
+  return { ...model, graph: graph(model.graph!) };
+}
+
+function inlineTensor(t: TensorProto): TensorProto {
+  if (!isExternal(t)) return t;
+  const { externalData: _e, dataLocation: _d, ...rest } = t;
+  return { ...rest, rawData: readExternalData(t) };
+}
+
+/** Whether saveModel writes external data: when the model came with it, or would not fit one protobuf. */
+export function savesExternalData(model: ModelProto): boolean {
+  return hasExternalData(model) || tensorBytesTotal(model) > PROTOBUF_LIMIT;
+}
+
+/** The bytes of a self-contained .onnx file (no external data); a model too large for that is a UserError. */
+export function encodeModelFile(model: ModelProto): Uint8Array {
+  if (tensorBytesTotal(model) > PROTOBUF_LIMIT) throw new UserError('the model is larger than one ONNX file can hold (2 GiB); write it to a file (--out), where its weights go to external data beside it');
+  return encodeModel(hasExternalData(model) ? inlined(model, inlineTensor) : model);
+}
+
+/**
+ * Writes a model as an ONNX file (atomically). With external data (`savesExternalData`, or `externalData: true`)
+ * the tensors of 1 KiB and more go to `<file>.data` beside it, located relative to the file as the ONNX spec and
+ * TensorRT's parser read them; the data is written first, so a finished .onnx always finds its data.
+ */
+export function saveModel(model: ModelProto, path: string, opts: { externalData?: boolean } = {}): void {
+  if (!(opts.externalData ?? savesExternalData(model))) {
+    writeFileAtomic(path, encodeModelFile(model));
+    return;
+  }
+  const dataName = `${basename(path)}.data`;
+  const dataPath = join(dirname(path), dataName);
+  const tmp = join(dirname(path), `.${dataName}.${process.pid}.${Date.now()}.tmp`);
+  let fd = -1;
+  try {
+    fd = openSync(tmp, 'w');
+    let size = 0;
+    const move = (t: TensorProto): TensorProto => {
+      const bytes = isExternal(t) ? readExternalData(t) : t.rawData && t.rawData.byteLength >= EXTERNAL_DATA_THRESHOLD ? t.rawData : undefined;
+      if (!bytes) return t;
+      const offset = Math.ceil(size / 64) * 64;
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.length - done), offset + done);
+      size = offset + bytes.length;
+      return withExternalData(t, { location: dataName, offset, length: bytes.length });
+    };
+    const out = inlined(model, move);
+    closeSync(fd);
+    fd = -1;
+    renameSync(tmp, dataPath);
+    writeFileAtomic(path, encodeModel(out));
+  } catch (e) {
+    if (fd >= 0) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw explainWriteError(dataPath, e, '(nothing was overwritten)');
+  }
 }
 
 /** The default-domain opset the model imports. */
@@ -135,7 +226,7 @@ export function opsetVersion(model: ModelProto): number {
   return entry ? toNumber(entry.version) : 0;
 }
 
-/** A deep copy that can be edited without touching the original (message objects re-decoded). */
+/** A deep copy that can be edited without touching the original (message objects re-decoded; tensors copied too). */
 export function cloneModel(model: ModelProto): ModelProto {
   return schema().decode(encodeModel(model)) as unknown as ModelProto;
 }

@@ -4,7 +4,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { ModelProto } from './model.ts';
-import { cloneModel, encodeModel } from './model.ts';
+import { encodeModel } from './model.ts';
+import { sessionModel, weightStore } from './external-data.ts';
 
 export { ort };
 
@@ -20,14 +21,28 @@ export function defaultThreads(): number {
   return Number.isFinite(env) && env > 0 ? env : 2;
 }
 
+/**
+ * The session option that points onnxruntime at the weight store, where every external tensor of a session lives
+ * (see external-data.ts); nothing when no model has external data.
+ */
+export function externalDataOptions(folder = weightStore.dir): ort.InferenceSession.SessionOptions {
+  return folder ? { extra: { session: { model_external_initializers_file_folder_path: folder } } } : {};
+}
+
+/** A model as session bytes: large tensors by reference into the weight store, the graph inline. */
+export function sessionBytes(model: ModelProto): Uint8Array {
+  return encodeModel(sessionModel(model).model);
+}
+
 export async function createSession(model: Uint8Array | ModelProto, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
-  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  const bytes = model instanceof Uint8Array ? model : sessionBytes(model);
   return ort.InferenceSession.create(bytes, {
     intraOpNumThreads: opts.intraOpThreads ?? defaultThreads(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opts.optimization ?? 'all',
     logSeverityLevel: 3,
+    ...externalDataOptions(),
   });
 }
 
@@ -39,11 +54,12 @@ export function toOrtFeeds(feeds: Feeds): Record<string, ort.Tensor> {
   return out;
 }
 
-/** A copy of the model whose graph outputs are the given tensors (declared float; types beyond are not probed). */
+/**
+ * A model whose graph outputs are the given tensors, of whatever type onnxruntime infers for them (a shallow copy:
+ * the weights are shared, not copied).
+ */
 export function withOutputs(model: ModelProto, names: string[]): ModelProto {
-  const copy = cloneModel(model);
-  copy.graph!.output = names.map((name) => ({ name, type: { tensorType: { elemType: 1 } } }));
-  return copy;
+  return { ...model, graph: { ...model.graph!, output: names.map((name) => ({ name })) } };
 }
 
 /** Runs the model once and returns the named float tensors (any intermediate tensor of the graph). */

@@ -1,6 +1,7 @@
 /** Reading and making TensorProto values. */
 import type { TensorProto, AttributeProto, NodeProto } from './model.ts';
 import { DataType, toNumber } from './model.ts';
+import { isExternal, readExternalData } from './external-data.ts';
 
 export function tensorDims(t: TensorProto): number[] {
   return (t.dims ?? []).map(toNumber);
@@ -46,12 +47,21 @@ export function halfBitsToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
+/** A tensor's raw little-endian bytes: inline raw_data, or its external data (undefined for typed fields). */
+export function tensorRawBytes(t: TensorProto): Uint8Array | undefined {
+  if (isExternal(t)) return readExternalData(t);
+  return t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+}
+
+const bfloat16 = new Uint32Array(1);
+const bfloat16View = new Float32Array(bfloat16.buffer);
+
 /** Any numeric tensor as float32 values (row-major). */
 export function tensorToFloat32(t: TensorProto): Float32Array {
   const dims = tensorDims(t);
   const n = dims.reduce((a, b) => a * b, 1);
   const dt = t.dataType ?? 0;
-  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+  const raw = tensorRawBytes(t);
   const out = new Float32Array(n);
   if (raw) {
     const v = rawView(raw);
@@ -60,10 +70,15 @@ export function tensorToFloat32(t: TensorProto): Float32Array {
         case DataType.FLOAT: out[i] = v.getFloat32(i * 4, true); break;
         case DataType.DOUBLE: out[i] = v.getFloat64(i * 8, true); break;
         case DataType.FLOAT16: out[i] = halfBitsToFloat(v.getUint16(i * 2, true)); break;
+        case DataType.BFLOAT16: bfloat16[0] = v.getUint16(i * 2, true) << 16; out[i] = bfloat16View[0]; break;
         case DataType.INT8: out[i] = v.getInt8(i); break;
         case DataType.UINT8: case DataType.BOOL: out[i] = v.getUint8(i); break;
+        case DataType.INT16: out[i] = v.getInt16(i * 2, true); break;
+        case DataType.UINT16: out[i] = v.getUint16(i * 2, true); break;
         case DataType.INT32: out[i] = v.getInt32(i * 4, true); break;
+        case DataType.UINT32: out[i] = v.getUint32(i * 4, true); break;
         case DataType.INT64: out[i] = Number(v.getBigInt64(i * 8, true)); break;
+        case DataType.UINT64: out[i] = Number(v.getBigUint64(i * 8, true)); break;
         default: throw new Error(`unsupported tensor data type ${dt} in ${t.name}`);
       }
     }
@@ -73,9 +88,14 @@ export function tensorToFloat32(t: TensorProto): Float32Array {
     dt === DataType.FLOAT ? t.floatData ?? [] :
     dt === DataType.DOUBLE ? t.doubleData ?? [] :
     dt === DataType.INT64 ? t.int64Data ?? [] :
+    dt === DataType.UINT32 || dt === DataType.UINT64 ? t.uint64Data ?? [] :
     t.int32Data ?? [];
   if (dt === DataType.FLOAT16) {
     for (let i = 0; i < n; i++) out[i] = halfBitsToFloat(Number((t.int32Data ?? [])[i]));
+    return out;
+  }
+  if (dt === DataType.BFLOAT16) {
+    for (let i = 0; i < n; i++) { bfloat16[0] = Number((t.int32Data ?? [])[i]) << 16; out[i] = bfloat16View[0]; }
     return out;
   }
   for (let i = 0; i < Math.min(n, src.length); i++) out[i] = toNumber(src[i] as number);
@@ -87,8 +107,12 @@ export function tensorToInts(t: TensorProto): number[] {
   return Array.from(tensorToFloat32(t), (x) => Math.round(x));
 }
 
+/**
+ * The bytes of a typed array, not copied: a tensor made from a cached array (the simulator's quantized weights)
+ * is then the same bytes for every policy, which the weight store writes once (external-data.ts).
+ */
 function rawBytes(view: ArrayBufferView): Uint8Array {
-  return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
 export function floatTensor(name: string, dims: number[], data: Float32Array | number[]): TensorProto {

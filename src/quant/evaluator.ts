@@ -6,7 +6,6 @@
 import type { Feeds } from '../onnx/runtime.ts';
 import { createSession, toOrtFeeds } from '../onnx/runtime.ts';
 import type { ModelProto } from '../onnx/model.ts';
-import { encodeModel } from '../onnx/model.ts';
 import type { LayerPolicy } from '../policy.ts';
 import { policyKey } from '../policy.ts';
 import type { Metric, SampleOutputs } from './metrics.ts';
@@ -31,7 +30,7 @@ export function sliceFeeds(set: SampleSet, start: number, end: number): Feeds {
 
 /** Runs a model over the sample set; returns each sample's outputs (batch dimension removed). */
 export async function runModel(model: ModelProto | Uint8Array, set: SampleSet, batchSize: number, count = set.count): Promise<SampleOutputs[]> {
-  const session = await createSession(model instanceof Uint8Array ? model : encodeModel(model));
+  const session = await createSession(model);
   const out: SampleOutputs[] = [];
   try {
     for (let start = 0; start < count; start += batchSize) {

@@ -5,8 +5,7 @@ import type { GlobalOptions } from '../main.ts';
 import { loadModelAndLayers } from '../model-options.ts';
 import { PPOCR_MODELS } from '../../examples.ts';
 import { UserError } from '../../errors.ts';
-import { writeFileAtomic } from '../../fs.ts';
-import { EXPORT_FORMATS, EXPORT_FILE_NAMES, DEFAULT_TRT_VERSION, renderExport, type ExportFormat } from '../../export/index.ts';
+import { EXPORT_FORMATS, EXPORT_FILE_NAMES, DEFAULT_TRT_VERSION, renderExport, writeExport, type ExportFormat } from '../../export/index.ts';
 import { readPolicyFile, checkPolicyModel } from '../../export/policy-file.ts';
 
 interface Args extends GlobalOptions {
@@ -63,7 +62,10 @@ export const exportCommand: CommandModule<GlobalOptions, Args> = {
       calibPath,
       scriptPath: out ? join(dirname(out), EXPORT_FILE_NAMES['trt-python']) : EXPORT_FILE_NAMES['trt-python'],
     });
-    if (out) writeFileAtomic(out, rendered.content);
+    if (!out && rendered.model && rendered.content.length === 0) {
+      throw new UserError(`${modelPath} keeps its weights in external data, and so does its model.qdq.onnx; name where to write it with --out model.qdq.onnx (model.qdq.onnx.data goes beside it)`);
+    }
+    if (out) writeExport(out, rendered);
     if (!args.quiet) for (const w of rendered.warnings) process.stderr.write(`trtmix: warning: ${w}\n`);
     const readsCalib = (args.format === 'trtexec' || args.format === 'polygraphy') && policy.layers.some((l) => l.precision === 'int8' || l.precision === 'mixed');
     if (readsCalib && !args.quiet && !existsSync(calibPath)) {
