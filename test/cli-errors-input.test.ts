@@ -95,7 +95,7 @@ describe('data and labels', { concurrency: 2 }, () => {
     assertUserError(await trtmix(['search', '--model', ws.model, '--data', files.wrongShape, ...FAST]), /wrong-shape\.npy has shape \[48,3,9,8\] but model input 'x' expects \[N,3,8,8\]/);
   });
   test('data of the wrong dtype', async () => {
-    assertUserError(await trtmix(['analyze', '--model', ws.model, '--data', files.int32, ...FAST.slice(0, 4)]), /int32\.npy is int32, expected float32; convert with x\.astype\(np\.float32\)/);
+    assertUserError(await trtmix(['analyze', '--model', ws.model, '--data', files.int32, ...FAST.slice(0, 4)]), /int32\.npy is int32, but model input 'x' takes float32; convert with x\.astype\(np\.float32\)/);
   });
   test('NaN in the data', async () => {
     assertUserError(await trtmix(['search', '--model', ws.model, '--data', files.nan, ...FAST]), /nan\.npy: input 'x' has NaN in sample 5/);

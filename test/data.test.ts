@@ -189,7 +189,7 @@ test('loadDataset: every bad input is a one-line UserError that says how to fix 
   writeFileSync(p('corrupt.npz'), 'PK\x03\x04garbage-garbage-garbage');
   assertUserError(() => loadDataset({ dataPath: p('corrupt.npz'), inputs: REC_INPUT }), /corrupt\.npz/, /np\.savez/);
   writeNpy(p('f64.npy'), { dtype: 'float64', shape: [4, 3, 4, 6], data: new Float64Array(288) });
-  assertUserError(() => loadDataset({ dataPath: p('f64.npy'), inputs: REC_INPUT }), /float64, expected float32/, /x\.astype\(np\.float32\)/);
+  assertUserError(() => loadDataset({ dataPath: p('f64.npy'), inputs: REC_INPUT }), /f64\.npy is float64, but model input 'x' takes float32/, /x\.astype\(np\.float32\)/);
   writeNpy(p('shape.npy'), f32([4, 3, 5, 6]));
   assertUserError(
     () => loadDataset({ dataPath: p('shape.npy'), inputs: REC_INPUT }),
@@ -274,11 +274,11 @@ test('sliceBatch and batches: contiguous views with the batch dimension first', 
   const ds = numbered(7);
   const b = sliceBatch(ds, 2, 5);
   assert.deepEqual(b.x.dims, [3, 2]);
-  assert.deepEqual(Array.from(b.x.data), [2, 2, 3, 3, 4, 4]);
+  assert.deepEqual(Array.from(b.x.data as Float32Array), [2, 2, 3, 3, 4, 4]);
   const all = [...batches(ds, 3)];
   assert.deepEqual(all.map((x) => [x.start, x.end, x.inputs.x.dims[0]]), [[0, 3, 3], [3, 6, 3], [6, 7, 1]]);
   assert.throws(() => sliceBatch(ds, 5, 9), RangeError);
   const picked = takeSamples(ds, [6, 0]);
-  assert.deepEqual(Array.from(picked.inputs.x.data), [6, 6, 0, 0]);
+  assert.deepEqual(Array.from(picked.inputs.x.data as Float32Array), [6, 6, 0, 0]);
   assert.deepEqual(picked.labels, ['s6', 's0']);
 });

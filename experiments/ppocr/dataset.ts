@@ -26,7 +26,7 @@ export const DICTIONARY_PATH = join(MODELS_DIR, 'ppocr_keys_v1.txt');
 export const CHAR_ACCURACY_PLUGIN = join(HERE, 'char-accuracy.mjs');
 
 export interface ExampleSet<L> extends Dataset {
-  inputs: { x: TensorData };
+  inputs: { x: TensorData<Float32Array> };
   labels: L[];
   modelPath: string;
 }

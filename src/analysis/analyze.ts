@@ -24,6 +24,8 @@ import { scaleFromAmax } from '../quant/int8.ts';
 import { buildSimulatedModel, resolveAmax, type SimulationBase } from '../quant/simulate.ts';
 import { uniformPolicy, type CalibrationChoice, type LayerPolicy } from '../policy.ts';
 import { cutBefore, CutWalker, type TensorBatch } from './segments.ts';
+import { floatData } from '../onnx/runtime.ts';
+import { dropPadding } from '../data/batches.ts';
 import { COMPARISON_BINS, KL_EPSILON, OutputComparison, rangeWaste, type ComparisonResult } from './compare.ts';
 
 export const ANALYSIS_VERSION = 1;
@@ -176,23 +178,21 @@ function hasSubgraphs(model: ModelProto): boolean {
   return (model.graph?.node ?? []).some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs && a.graphs.length > 0)));
 }
 
-/** Per-sample outputs (batch dimension removed) of the named tensors of one batch result. */
-function splitSamples(result: TensorBatch, names: readonly string[], count: number): SampleOutputs[] {
+/** Per-sample outputs (batch dimension removed) of the named tensors of one batch result of `rows` rows (padding after `count`). */
+function splitSamples(result: TensorBatch, names: readonly string[], count: number, rows = count): SampleOutputs[] {
   const out: SampleOutputs[] = Array.from({ length: count }, () => ({}));
   for (const name of names) {
     const t = result[name];
-    const data = t.data as Float32Array;
-    const per = data.length / count;
+    const data = floatData(t);
+    const per = data.length / rows;
     for (let i = 0; i < count; i++) out[i][name] = { data: data.slice(i * per, (i + 1) * per), dims: [...t.dims.slice(1)] };
   }
   return out;
 }
 
-/** The first `keep` samples of a batch tensor's data. */
-function leadingSamples(t: { data: unknown; dims: readonly number[] }, keep: number): Float32Array {
-  const data = t.data as Float32Array;
-  const batch = t.dims[0] ?? 1;
-  return keep >= batch ? data : data.subarray(0, (data.length / batch) * keep);
+/** The first `keep` samples of a batch tensor's data, of a batch of `rows` rows (see dropPadding). */
+function leadingSamples(t: TensorBatch[string], keep: number, rows: number): Float32Array {
+  return dropPadding(floatData(t), t.dims, rows, keep);
 }
 
 function boundOf(layers: readonly Layer[], tensor: string): number | undefined {
@@ -238,9 +238,9 @@ async function sweep(ctx: SweepContext, fixed: LayerPolicy, policyFor: (l: Layer
     const part = walker.subgraph(sim, [...ctx.outputNames, ...extra]);
     const outputs: SampleOutputs[] = [];
     const quantized: Float32Array[] = [];
-    await walker.runEach(part, (_, result, [start, end]) => {
-      outputs.push(...splitSamples(result, ctx.outputNames, end - start));
-      if (compare && start < ctx.statsSamples) quantized.push(leadingSamples(result[l.fusedOutput], ctx.statsSamples - start).slice());
+    await walker.runEach(part, (_, result, [start, end], rows) => {
+      outputs.push(...splitSamples(result, ctx.outputNames, end - start, rows));
+      if (compare && start < ctx.statsSamples) quantized.push(leadingSamples(result[l.fusedOutput], Math.min(end, ctx.statsSamples) - start, rows).slice());
     });
     const score = await scoreWith(evaluator.metric, { outputs, reference: ctx.reference, labels: ctx.labels });
     const run: LayerRun = { score };
@@ -251,7 +251,8 @@ async function sweep(ctx: SweepContext, fixed: LayerPolicy, policyFor: (l: Layer
       const amax = resolveAmax(base, policyFor(l))[l.fusedOutput];
       const comparison = new OutputComparison(scaleFromAmax(amax));
       quantized.forEach((q, b) => {
-        const ref = leadingSamples(kept[b][l.fusedOutput], ctx.statsSamples - walker.ranges[b][0]);
+        const [start, end] = walker.ranges[b];
+        const ref = leadingSamples(kept[b][l.fusedOutput], Math.min(end, ctx.statsSamples) - start, walker.rows[b]);
         comparison.add(ref, q);
       });
       run.comparison = comparison.result();

@@ -20,6 +20,7 @@ import { tensorToFloat32 } from '../onnx/tensor.ts';
 import { createSession, ort } from '../onnx/runtime.ts';
 import type { SampleSet } from '../quant/evaluator.ts';
 import { sliceFeeds } from '../quant/evaluator.ts';
+import { batchRanges, inputNames } from '../data/batches.ts';
 
 /**
  * The non-constant tensors that cross the cut just before node `nodeIndex` of the topologically sorted graph:
@@ -50,11 +51,12 @@ const ELEM_TYPES: Record<string, number> = {
  * in a different order, which moves int8 roundings that sit on a tie; a fixed batch dim alone changed the
  * all-INT8 char accuracy of PP-OCRv4 by a few characters in 128 lines.
  */
-function inputInfo(name: string, batches: readonly ort.Tensor[], sizes: readonly number[]): ValueInfoProto {
+function inputInfo(name: string, batches: readonly ort.Tensor[], sizes: readonly number[], fixedBatch: boolean): ValueInfoProto {
   const first = batches[0];
   const elemType = ELEM_TYPES[first.type];
   if (elemType === undefined) throw new Error(`cannot feed tensor ${name} of type ${first.type} at a cut`);
-  const batchAxis = elemType !== DataType.INT64 && elemType !== DataType.INT32 && first.dims.length > 0 && batches.every((b, i) => b.dims[0] === sizes[i]);
+  // A model with a fixed batch declares it fixed, so the cut models do too.
+  const batchAxis = !fixedBatch && elemType !== DataType.INT64 && elemType !== DataType.INT32 && first.dims.length > 0 && batches.every((b, i) => b.dims[0] === sizes[i]);
   const dim = first.dims.map((d, axis) => ((axis === 0 && batchAxis) || !batches.every((b) => b.dims[axis] === d) ? { dimParam: `${name}:${axis}` } : { dimValue: d }));
   return { name, type: { tensorType: { elemType, shape: { dim } } } };
 }
@@ -134,7 +136,11 @@ export class CutWalker {
   private readonly produced: Set<string>;
   private readonly producer: Map<string, NodeProto>;
 
-  private constructor(readonly model: ModelProto, readonly ranges: Array<[number, number]>, batches: TensorBatch[], names: string[]) {
+  /**
+   * `ranges`: the samples of each batch; `rows`: the rows each batch is fed with (more than its samples where a
+   * fixed batch is padded; see src/data/batches.ts).
+   */
+  private constructor(readonly model: ModelProto, readonly ranges: Array<[number, number]>, readonly rows: number[], private readonly fixedBatch: boolean, batches: TensorBatch[], names: string[]) {
     this.batches = batches;
     this.names = names;
     this.producer = producers(model);
@@ -143,14 +149,14 @@ export class CutWalker {
 
   /** Starts at the graph inputs. `model` is the fixed policy's simulated model that cuts are taken from. */
   static start(model: ModelProto, data: SampleSet, count: number, batchSize: number): CutWalker {
-    const ranges: Array<[number, number]> = [];
-    for (let s = 0; s < count; s += batchSize) ranges.push([s, Math.min(count, s + batchSize)]);
+    const ranges = batchRanges(data, batchSize, count);
     const batches = ranges.map(([s, e]) => {
       const out: TensorBatch = {};
-      for (const [name, t] of Object.entries(sliceFeeds(data, s, e))) out[name] = new ort.Tensor('float32', t.data, t.dims);
+      for (const [name, t] of Object.entries(sliceFeeds(data, s, e))) out[name] = new ort.Tensor(t.dtype ?? 'float32', t.data, t.dims);
       return out;
     });
-    return new CutWalker(model, ranges, batches, Object.keys(data.inputs));
+    const rows = batches.map((b, i) => Object.values(b)[0]?.dims[0] ?? ranges[i][1] - ranges[i][0]);
+    return new CutWalker(model, ranges, rows, data.fixedBatch !== undefined, batches, inputNames(data));
   }
 
   get cut(): readonly string[] {
@@ -167,14 +173,14 @@ export class CutWalker {
    */
   subgraph(model: ModelProto, outputs: string[]): ModelProto {
     const producer = model === this.model ? this.producer : producers(model);
-    const sizes = this.ranges.map(([start, end]) => end - start);
+    const sizes = this.rows;
     const inputs = this.names.map((n) => {
       const d = this.dequantized.get(n);
       const p = producer.get(n);
       if (d && p?.opType === 'DequantizeLinear' && sameInputs(p, [d.source, d.scaleName, d.zeroPointName])) {
-        return inputInfo(d.source, this.batches.map((b) => b[d.source]), sizes);
+        return inputInfo(d.source, this.batches.map((b) => b[d.source]), sizes, this.fixedBatch);
       }
-      return inputInfo(n, this.batches.map((b) => this.floatOf(b, n)), sizes);
+      return inputInfo(n, this.batches.map((b) => this.floatOf(b, n)), sizes, this.fixedBatch);
     });
     return extractSubgraph(model, inputs, outputs);
   }
@@ -237,8 +243,8 @@ export class CutWalker {
     return { source, scaleName, zeroPointName, scale, zeroPoint };
   }
 
-  /** Runs a model made by subgraph() over every batch, in order. */
-  async runEach(model: ModelProto, visit: (batch: number, result: TensorBatch, range: [number, number]) => void | Promise<void>): Promise<void> {
+  /** Runs a model made by subgraph() over every batch, in order; `rows` is the batch's row count, padding included. */
+  async runEach(model: ModelProto, visit: (batch: number, result: TensorBatch, range: [number, number], rows: number) => void | Promise<void>): Promise<void> {
     const wanted = (model.graph!.input ?? []).map((v) => v.name!);
     const session = await createSession(model);
     try {
@@ -246,7 +252,7 @@ export class CutWalker {
         const b = this.batches[i];
         const feeds: TensorBatch = {};
         for (const n of wanted) feeds[n] = b[n] ?? this.floatOf(b, n);
-        await visit(i, await session.run(feeds), this.ranges[i]);
+        await visit(i, await session.run(feeds), this.ranges[i], this.rows[i]);
       }
     } finally {
       await session.release();

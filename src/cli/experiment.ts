@@ -10,11 +10,12 @@ import { loadDataset, splitDataset, type Dataset, type DatasetSplit } from '../d
 import { modelInputs } from '../onnx/layers.ts';
 import { collectStatistics, calibrationTensors, CalibrationTable } from '../quant/calibrate.ts';
 import { PolicyEvaluator, sliceFeeds } from '../quant/evaluator.ts';
+import { batchRanges } from '../data/batches.ts';
 import { loadMetric, type Metric } from '../quant/metrics.ts';
 import type { SimulationBase } from '../quant/simulate.ts';
 import type { CalibrationChoice, CalibrationMethod } from '../policy.ts';
 import { UserError } from '../errors.ts';
-import { loadModelAndLayers, withModelOptions, type LoadedModel, type ModelArgs } from './model-options.ts';
+import { discoverModelLayers, loadModelFile, withModelOptions, type LoadedModel, type ModelArgs } from './model-options.ts';
 import { loadRecExample, CHAR_ACCURACY_PLUGIN } from '../../experiments/ppocr/dataset.ts';
 import { progress as startProgress } from './progress.ts';
 
@@ -36,7 +37,7 @@ export const DEFAULT_EVAL_SAMPLES = 256;
 
 export function withExperimentOptions<T>(y: Argv<T>): Argv<T & ExperimentArgs> {
   return withModelOptions(y)
-    .option('data', { type: 'string', describe: 'Inputs: .npy (float32, samples first) for one input, .npz with one array per input name' })
+    .option('data', { type: 'string', describe: 'Inputs: .npy (samples first) for one input, .npz with one array per input name (arrays name@bucket for several shapes), each in the dtype the input takes' })
     .option('labels', { type: 'string', describe: 'Labels: .txt (one per line), .json (array) or .npy' })
     .option('metric', { type: 'string', describe: 'top1 | agreement | cosine | sqnr | mse | iou | ./plugin.mjs (default: agreement; char accuracy for the built-in example)' })
     .option('calib-samples', { type: 'number', default: DEFAULT_CALIB_SAMPLES, describe: 'Samples used for calibration' })
@@ -82,24 +83,22 @@ export interface ExperimentUi {
 export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi = { quiet: true, log: () => {} }): Promise<Experiment> {
   if (args.model && !args.data) throw new UserError('--data is required with --model: pass a .npy or .npz of real inputs (a few hundred samples)');
   if (!args.model && args.data) throw new UserError('--data was given without --model; pass the ONNX model the data is for');
-  const loaded = await loadModelAndLayers(args);
+  const file = loadModelFile(args);
   let data: Dataset;
   let dataSource: string;
   let metricSpec = args.metric;
-  if (loaded.builtIn) {
+  if (file.builtIn) {
     data = loadRecExample();
     dataSource = BUILTIN_DATA;
     metricSpec ??= CHAR_ACCURACY_PLUGIN;
   } else {
     if (!existsSync(args.data!)) throw new UserError(`data file ${args.data} does not exist; check the --data path`);
-    data = loadDataset({
-      dataPath: args.data!,
-      labelsPath: args.labels,
-      inputs: modelInputs(loaded.graph).map((i) => ({ name: i.name, dims: i.dims })),
-    });
+    data = loadDataset({ dataPath: args.data!, labelsPath: args.labels, inputs: modelInputs(file.graph) });
     dataSource = args.data!;
     metricSpec ??= 'agreement';
   }
+  // Dynamic dims (image size, sequence length) are the data's; --input-shape overrides them for the layer table.
+  const loaded = await discoverModelLayers(file, args, { data: file.builtIn ? undefined : data });
   const metric = await loadMetric(metricSpec, { iouThreshold: args['iou-threshold'] });
   if (metric.needsLabels && !data.labels) throw new UserError(`metric ${metric.name} needs labels; pass --labels (or choose a metric that compares with FP32, e.g. agreement)`);
   const seed = args.seed ?? 0;
@@ -115,7 +114,7 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
   const tensors = calibrationTensors(loaded.layers);
   const bar = startProgress('calibration', { total: 2 * split.calib.count, quiet: ui.quiet });
   const stats = await collectStatistics(loaded.model, tensors, split.calib.count, (s, e) => sliceFeeds(split.calib, s, e), {
-    batchSize: Math.min(batchSize, 8),
+    ranges: batchRanges(split.calib, Math.min(batchSize, 8)),
     onProgress: (phase, done) => bar.update(phase === 'range' ? done : split.calib.count + done, phase),
   });
   bar.finish(`${tensors.length} tensors, ${split.calib.count} samples`);

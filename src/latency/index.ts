@@ -16,6 +16,8 @@ import { buildLatencyGraph } from './onnx-graph.ts';
 import { RooflineLatencyModel } from './roofline.ts';
 import { ProfileLatencyModel, readProfileDir } from './profile-model.ts';
 import { OrtCpuLatencyModel, simulatedModelBuilder, type ModelBuilder } from './ort-cpu.ts';
+import { inputDtypes } from '../onnx/layers.ts';
+import { typedArray } from '../data/dtype.ts';
 
 export type { LatencyModel, LatencyEstimate, LayerLatency } from './types.ts';
 
@@ -86,11 +88,13 @@ export function shapesWithBatch(graph: Graph, inputShapes: Record<string, number
 export async function timingSimulation(model: ModelProto, graph: Graph, layers: Layer[], inputShapes: Record<string, number[]>): Promise<SimulationBase> {
   const rng = seedrandom('trtmix-timing-calibration');
   const samples = 2;
+  const dtypes = inputDtypes(graph);
   const batchSource = (start: number, end: number) => Object.fromEntries(Object.entries(inputShapes).map(([name, dims]) => {
     const one = [1, ...dims.slice(1)];
-    const data = new Float32Array(prod(one) * (end - start));
-    for (let i = 0; i < data.length; i++) data[i] = rng() * 2 - 1;
-    return [name, { data, dims: [end - start, ...dims.slice(1)] }];
+    const dtype = dtypes[name] ?? 'float32';
+    const data = typedArray(dtype, prod(one) * (end - start));
+    if (dtype === 'float32') for (let i = 0; i < data.length; i++) data[i] = rng() * 2 - 1;
+    return [name, { data, dims: [end - start, ...dims.slice(1)], dtype }];
   }));
   const stats = await collectStatistics(model, calibrationTensors(layers), samples, batchSource, { batchSize: 1 });
   return { model, graph, layers, calibration: new CalibrationTable(stats, samples), defaultCalibration: DEFAULT_CALIBRATION };
@@ -120,7 +124,7 @@ export async function createLatencyModel(target: string, layers: Layer[], opts: 
       const buildModel = opts.buildModel
         ?? simulatedModelBuilder(opts.simulation ?? (await timingSimulation(opts.model, opts.graph, layers, opts.inputShapes)));
       return new OrtCpuLatencyModel({
-        buildModel, layers, inputShapes, graph: p.graph, plan: p.plan,
+        buildModel, layers, inputShapes, inputTypes: inputDtypes(opts.graph), graph: p.graph, plan: p.plan,
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         ...(opts.timedRuns !== undefined ? { timedRuns: opts.timedRuns } : {}),
         ...(opts.warmupRuns !== undefined ? { warmupRuns: opts.warmupRuns } : {}),

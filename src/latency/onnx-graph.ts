@@ -7,7 +7,8 @@ import type { ModelProto, NodeProto } from '../onnx/model.ts';
 import { DataType } from '../onnx/model.ts';
 import { Graph, trtLayerName } from '../onnx/graph.ts';
 import { attr, attrInt } from '../onnx/tensor.ts';
-import { probeTensors, type Feeds } from '../onnx/runtime.ts';
+import { probeTensors } from '../onnx/runtime.ts';
+import { zeroFeeds } from '../onnx/layers.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import type { LatencyGraph } from './graph.ts';
 
@@ -70,8 +71,7 @@ export async function buildLatencyGraph(model: ModelProto, graph: Graph, layers:
     if (node.opType === 'Constant') continue;
     for (const o of node.output ?? []) if (o && FLOAT_TYPES.has(types.get(o) ?? 0) && !graph.initializers.has(o)) floatOutputs.push(o);
   }
-  const feeds: Feeds = Object.fromEntries(Object.entries(shapes).map(([name, dims]) => [name, { data: new Float32Array(prod(dims)), dims }]));
-  const probed = await probeTensors(model, feeds, floatOutputs);
+  const probed = await probeTensors(model, zeroFeeds(graph, shapes), floatOutputs);
   const tensorElems = new Map<string, number>();
   for (const [name, dims] of Object.entries(shapes)) if (FLOAT_TYPES.has(types.get(name) ?? 0)) tensorElems.set(name, prod(dims));
   for (const name of floatOutputs) {

@@ -16,6 +16,7 @@ import { buildSimulatedModel, type SimulationBase } from '../quant/simulate.ts';
 import type { LatencyEstimate, LatencyModel } from './types.ts';
 import type { KernelPlan, LatencyGraph } from './graph.ts';
 import { NodeIndex } from './trt-profile.ts';
+import { typedArray, type TensorDtype } from '../data/dtype.ts';
 
 export type ModelBuilder = (policy: LayerPolicy) => Promise<Uint8Array>;
 
@@ -28,6 +29,8 @@ export interface OrtCpuOptions {
   layers: Layer[];
   /** Concrete input shapes (batch included). */
   inputShapes: Record<string, number[]>;
+  /** The dtype each input takes (default float32): floats are fed seeded noise, integers and booleans zeros. */
+  inputTypes?: Record<string, TensorDtype>;
   /** For mapping profiled nodes to layers; without it every node's time goes to otherMs. */
   graph?: LatencyGraph;
   plan?: KernelPlan;
@@ -75,9 +78,10 @@ export class OrtCpuLatencyModel implements LatencyModel {
     const rng = seedrandom(opts.seed ?? 'ort-cpu');
     this.feeds = {};
     for (const [name, dims] of Object.entries(opts.inputShapes)) {
-      const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
-      for (let i = 0; i < data.length; i++) data[i] = rng() * 2 - 1;
-      this.feeds[name] = new ort.Tensor('float32', data, dims);
+      const dtype = opts.inputTypes?.[name] ?? 'float32';
+      const data = typedArray(dtype, dims.reduce((a, b) => a * b, 1));
+      if (dtype === 'float32') for (let i = 0; i < data.length; i++) data[i] = rng() * 2 - 1;
+      this.feeds[name] = new ort.Tensor(dtype, data, dims);
     }
     if (opts.graph) this.index = new NodeIndex(opts.graph);
     for (const k of opts.plan?.kernels ?? []) for (const n of k.nodes) this.ownerOfNode.set(n, k.owner);

@@ -12,6 +12,38 @@ export function trtLayerName(node: NodeProto): string {
   return node.name && node.name.length > 0 ? node.name : `node_of_${(node.output ?? [])[0] ?? ''}`;
 }
 
+/** The subgraphs (If branches, Loop and Scan bodies) a node holds. */
+export function subgraphsOf(node: NodeProto): GraphProto[] {
+  return (node.attribute ?? []).flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]);
+}
+
+/**
+ * Outer-scope values a node's subgraphs read (ONNX lets If/Loop/Scan bodies use any value of the enclosing graph by
+ * name): for ordering and for who-reads-what, they are inputs of the node like its listed ones.
+ */
+export function implicitInputs(node: NodeProto): string[] {
+  const out = new Set<string>();
+  const walk = (g: GraphProto, outer: ReadonlySet<string>) => {
+    const local = new Set<string>(outer);
+    for (const v of g.input ?? []) if (v.name) local.add(v.name);
+    for (const t of g.initializer ?? []) if (t.name) local.add(t.name);
+    for (const n of g.node ?? []) {
+      for (const i of n.input ?? []) if (i && !local.has(i)) out.add(i);
+      for (const sub of subgraphsOf(n)) walk(sub, local);
+      for (const o of n.output ?? []) if (o) local.add(o);
+    }
+    for (const v of g.output ?? []) if (v.name && !local.has(v.name)) out.add(v.name);
+  };
+  for (const g of subgraphsOf(node)) walk(g, new Set());
+  return [...out];
+}
+
+/** A node's inputs, listed and implicit (read inside its subgraphs). */
+export function allInputs(node: NodeProto): string[] {
+  const listed = node.input ?? [];
+  return subgraphsOf(node).length > 0 ? [...listed, ...implicitInputs(node)] : listed;
+}
+
 /** Kahn's algorithm, stable with respect to file order; throws on cycles. */
 export function topologicalSort(graph: GraphProto): NodeProto[] {
   const nodes = graph.node ?? [];
@@ -21,7 +53,7 @@ export function topologicalSort(graph: GraphProto): NodeProto[] {
   const users: number[][] = nodes.map(() => []);
   nodes.forEach((n, i) => {
     const deps = new Set<number>();
-    for (const inp of n.input ?? []) {
+    for (const inp of allInputs(n)) {
       const p = inp ? produced.get(inp) : undefined;
       if (p !== undefined && p !== i) deps.add(p);
     }
@@ -63,7 +95,7 @@ export class Graph {
     for (const t of g.initializer ?? []) if (t.name) this.initializers.set(t.name, t);
     for (const n of this.nodes) {
       for (const o of n.output ?? []) if (o) this.producer.set(o, n);
-      for (const i of n.input ?? []) {
+      for (const i of allInputs(n)) {
         if (!i) continue;
         const list = this.consumers.get(i) ?? [];
         list.push(n);
@@ -115,6 +147,9 @@ export class Graph {
   declaredShape(name: string): Array<number | string> | undefined {
     const dims = this.valueInfo.get(name)?.type?.tensorType?.shape?.dim;
     if (!dims) return undefined;
-    return dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : '?'));
+    // A dim that sets neither field is unknown ('?'); decoded messages report an unset dim_value as 0, so ask
+    // whether the field was written (a dim_value of 0 is a real, empty dimension).
+    const has = (d: object, key: string) => Object.prototype.hasOwnProperty.call(d, key);
+    return dims.map((d) => (d.dimParam ? d.dimParam : has(d, 'dimValue') && d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : '?'));
   }
 }

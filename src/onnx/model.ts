@@ -226,6 +226,27 @@ export function opsetVersion(model: ModelProto): number {
   return entry ? toNumber(entry.version) : 0;
 }
 
+/**
+ * A copy whose graphs, nodes and attributes can be edited without touching the original; tensors are shared (the
+ * weights are not copied).
+ */
+export function structuralCopy(model: ModelProto): ModelProto {
+  const graph = (g: GraphProto): GraphProto => ({
+    ...g,
+    node: (g.node ?? []).map((n) => ({
+      ...n,
+      input: [...(n.input ?? [])],
+      output: [...(n.output ?? [])],
+      attribute: (n.attribute ?? []).map((a) => ({ ...a, ...(a.g ? { g: graph(a.g) } : {}), ...(a.graphs?.length ? { graphs: a.graphs.map(graph) } : {}) })),
+    })),
+    initializer: [...(g.initializer ?? [])],
+    input: [...(g.input ?? [])],
+    output: [...(g.output ?? [])],
+    valueInfo: [...(g.valueInfo ?? [])],
+  });
+  return { ...model, opsetImport: (model.opsetImport ?? []).map((o) => ({ ...o })), graph: graph(model.graph!) };
+}
+
 /** A deep copy that can be edited without touching the original (message objects re-decoded; tensors copied too). */
 export function cloneModel(model: ModelProto): ModelProto {
   return schema().decode(encodeModel(model)) as unknown as ModelProto;

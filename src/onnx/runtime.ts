@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { ModelProto } from './model.ts';
 import { encodeModel } from './model.ts';
 import { sessionModel, weightStore } from './external-data.ts';
+import { dtypeOfOrt, toFloat32, type TensorDtype, type TypedData } from '../data/dtype.ts';
 
 export { ort };
 
@@ -41,17 +42,31 @@ export async function createSession(model: Uint8Array | ModelProto, opts: Sessio
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opts.optimization ?? 'all',
-    logSeverityLevel: 3,
+    // Failures come back as exceptions, which trtmix reports itself; onnxruntime's own log would add lines to stderr.
+    logSeverityLevel: 4,
     ...externalDataOptions(),
   });
 }
 
-export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
+/** An input tensor in the dtype the model takes (absent: float32; float16 as raw bits). */
+export interface FeedTensor {
+  data: TypedData;
+  dims: number[];
+  dtype?: TensorDtype;
+}
+export type Feeds = Record<string, FeedTensor>;
 
 export function toOrtFeeds(feeds: Feeds): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor('float32', t.data, t.dims);
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.dtype ?? 'float32', t.data, t.dims);
   return out;
+}
+
+/** An onnxruntime tensor's values as float32, whatever its type (metrics and statistics read float32). */
+export function floatData(t: ort.Tensor): Float32Array {
+  const dtype = dtypeOfOrt(t.type);
+  if (!dtype) throw new Error(`tensor of type ${t.type} has no numeric values`);
+  return toFloat32(t.data as TypedData, dtype);
 }
 
 /**
@@ -62,18 +77,44 @@ export function withOutputs(model: ModelProto, names: string[]): ModelProto {
   return { ...model, graph: { ...model.graph!, output: names.map((name) => ({ name })) } };
 }
 
-/** Runs the model once and returns the named float tensors (any intermediate tensor of the graph). */
-export async function probeTensors(model: ModelProto, feeds: Feeds, names: string[], opts: SessionOptions = {}): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+export interface ProbedTensor {
+  /** Values as float32, whatever the tensor's type. */
+  data: Float32Array;
+  dims: number[];
+  /** onnxruntime's type name (float32, float16, int64, bool, ...). */
+  type: string;
+}
+
+/** Runs the model once and returns the named tensors (any intermediate tensor of the graph). */
+export async function probeTensors(model: ModelProto, feeds: Feeds, names: string[], opts: SessionOptions = {}): Promise<Record<string, ProbedTensor>> {
   const session = await createSession(withOutputs(model, names), { optimization: 'basic', ...opts });
   try {
     const result = await session.run(toOrtFeeds(feeds));
-    const out: Record<string, { data: Float32Array; dims: number[] }> = {};
+    const out: Record<string, ProbedTensor> = {};
     for (const name of names) {
       const t = result[name];
-      out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
+      out[name] = { data: floatData(t), dims: [...t.dims], type: t.type };
     }
     return out;
   } finally {
     await session.release();
   }
+}
+
+/** Errors thrown by onnxruntime (loading or running a model), as opposed to trtmix's own. */
+export function isOrtError(e: unknown): boolean {
+  const m = e instanceof Error ? e.message : '';
+  return /onnxruntime|ONNX Runtime|ONNXRuntimeError|Non-zero status code|ShapeInferenceError|TypeInferenceError|Type Error|Load model|This is an invalid model|Unrecognized attribute|Got invalid dimensions|Unexpected input data type|invalid (rank|dimensions|input)|Invalid (rank|Feed|input|Output)|is not a registered function\/op|Could not find an implementation|Required inputs/i.test(m);
+}
+
+/** onnxruntime's message as one readable line: source locations and C++ signatures dropped. */
+export function ortMessage(e: unknown): string {
+  const m = (e instanceof Error ? e.message : String(e))
+    .replace(/\/onnxruntime_src\/\S+:\d+ /g, '')
+    .replace(/\S*onnxruntime::[\w:]+\([^)]*\)( const)? /g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const opset = /Opset (\d+) is under development.*?Current official support for domain (\S+) is till opset (\d+)/.exec(m);
+  if (opset) return `opset ${opset[1]} of ${opset[2]} is newer than onnxruntime ${ort.env.versions.common} supports (up to opset ${opset[3]}); re-export with opset ${opset[3]} or lower`;
+  return m.length > 400 ? `${m.slice(0, 400)}...` : m;
 }

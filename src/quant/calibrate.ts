@@ -5,7 +5,8 @@
  * so a policy can choose the method per layer without running the model again.
  */
 import type { ModelProto } from '../onnx/model.ts';
-import { createSession, toOrtFeeds, withOutputs, type Feeds } from '../onnx/runtime.ts';
+import { createSession, floatData, toOrtFeeds, withOutputs, type Feeds } from '../onnx/runtime.ts';
+import { dropPadding } from '../data/batches.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import type { CalibrationChoice } from '../policy.ts';
 import { addToHistogram, emptyHistogram, entropyAmax, mseAmax, percentileAmax, type AbsHistogram } from './amax.ts';
@@ -35,13 +36,18 @@ export function calibrationTensors(layers: Layer[]): string[] {
 
 export type BatchSource = (start: number, end: number) => Feeds;
 
-async function sweep(model: ModelProto, tensors: string[], count: number, batchOf: BatchSource, batchSize: number, visit: (name: string, data: Float32Array) => void, onBatch?: (done: number) => void): Promise<void> {
+/**
+ * One pass over the calibration batches, visiting every tensor's values. A batch padded to a model's fixed batch
+ * (more rows than samples) is visited without its padding, so the statistics are those of the real samples.
+ */
+async function sweep(model: ModelProto, tensors: string[], ranges: ReadonlyArray<readonly [number, number]>, batchOf: BatchSource, visit: (name: string, data: Float32Array) => void, onBatch?: (done: number) => void): Promise<void> {
   const session = await createSession(withOutputs(model, tensors), { optimization: 'basic' });
   try {
-    for (let start = 0; start < count; start += batchSize) {
-      const end = Math.min(count, start + batchSize);
-      const result = await session.run(toOrtFeeds(batchOf(start, end)));
-      for (const name of tensors) visit(name, result[name].data as Float32Array);
+    for (const [start, end] of ranges) {
+      const feeds = batchOf(start, end);
+      const rows = Object.values(feeds)[0]?.dims[0] ?? end - start;
+      const result = await session.run(toOrtFeeds(feeds));
+      for (const name of tensors) visit(name, dropPadding(floatData(result[name]), result[name].dims, rows, end - start));
       onBatch?.(end);
     }
   } finally {
@@ -51,14 +57,17 @@ async function sweep(model: ModelProto, tensors: string[], count: number, batchO
 
 export interface CalibrateOptions {
   batchSize?: number;
+  /** The batches, [start, end) each (default: consecutive batches of batchSize); see src/data/batches.ts. */
+  ranges?: ReadonlyArray<readonly [number, number]>;
   onProgress?: (phase: 'range' | 'histogram', done: number, total: number) => void;
 }
 
 export async function collectStatistics(model: ModelProto, tensors: string[], count: number, batchOf: BatchSource, opts: CalibrateOptions = {}): Promise<Record<string, TensorStats>> {
   const batchSize = opts.batchSize ?? 8;
+  const ranges = opts.ranges ?? Array.from({ length: Math.ceil(count / batchSize) }, (_, i) => [i * batchSize, Math.min(count, (i + 1) * batchSize)] as const);
   const acc = new Map<string, { n: number; min: number; max: number; sum: number; sumSq: number }>();
   for (const t of tensors) acc.set(t, { n: 0, min: Infinity, max: -Infinity, sum: 0, sumSq: 0 });
-  await sweep(model, tensors, count, batchOf, batchSize, (name, data) => {
+  await sweep(model, tensors, ranges, batchOf, (name, data) => {
     const a = acc.get(name)!;
     let { min, max, sum, sumSq } = a;
     for (let i = 0; i < data.length; i++) {
@@ -82,7 +91,7 @@ export async function collectStatistics(model: ModelProto, tensors: string[], co
     };
     outliers.set(name, 0);
   }
-  await sweep(model, tensors, count, batchOf, batchSize, (name, data) => {
+  await sweep(model, tensors, ranges, batchOf, (name, data) => {
     const s = stats[name];
     addToHistogram(s.histogram, data);
     const lo = s.mean - 4 * s.std;

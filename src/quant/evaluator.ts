@@ -4,7 +4,8 @@
  * once. Scores are cached by policy key; sessions are not kept (a new policy rarely repeats).
  */
 import type { Feeds } from '../onnx/runtime.ts';
-import { createSession, toOrtFeeds } from '../onnx/runtime.ts';
+import { batchInputs, batchRanges, type SampleSource } from '../data/batches.ts';
+import { createSession, floatData, toOrtFeeds } from '../onnx/runtime.ts';
 import type { ModelProto } from '../onnx/model.ts';
 import type { LayerPolicy } from '../policy.ts';
 import { policyKey } from '../policy.ts';
@@ -12,35 +13,30 @@ import type { Metric, SampleOutputs } from './metrics.ts';
 import { scoreWith } from './metrics.ts';
 import { buildSimulatedModel, type SimulationBase } from './simulate.ts';
 
-export interface SampleSet {
-  count: number;
-  inputs: Record<string, { data: Float32Array; dims: number[] }>;
+export interface SampleSet extends SampleSource {
   labels?: unknown[];
 }
 
-/** Samples [start, end) of every input, as feeds with the batch dimension. */
+/** Samples [start, end) of every input, as feeds with the batch dimension (padded to a fixed batch; see batches.ts). */
 export function sliceFeeds(set: SampleSet, start: number, end: number): Feeds {
-  const feeds: Feeds = {};
-  for (const [name, t] of Object.entries(set.inputs)) {
-    const per = t.data.length / t.dims[0];
-    feeds[name] = { data: t.data.subarray(start * per, end * per), dims: [end - start, ...t.dims.slice(1)] };
-  }
-  return feeds;
+  return batchInputs(set, start, end);
 }
 
-/** Runs a model over the sample set; returns each sample's outputs (batch dimension removed). */
+/** Runs a model over the sample set; returns each sample's outputs (batch dimension removed, padding dropped). */
 export async function runModel(model: ModelProto | Uint8Array, set: SampleSet, batchSize: number, count = set.count): Promise<SampleOutputs[]> {
   const session = await createSession(model);
   const out: SampleOutputs[] = [];
   try {
-    for (let start = 0; start < count; start += batchSize) {
-      const end = Math.min(count, start + batchSize);
-      const result = await session.run(toOrtFeeds(sliceFeeds(set, start, end)));
+    for (const [start, end] of batchRanges(set, batchSize, count)) {
+      const feeds = sliceFeeds(set, start, end);
+      const rows = Object.values(feeds)[0]?.dims[0] ?? end - start;
+      const result = await session.run(toOrtFeeds(feeds));
+      const values = Object.fromEntries(Object.entries(result).map(([name, t]) => [name, { data: floatData(t), dims: t.dims }]));
       for (let i = 0; i < end - start; i++) {
         const sample: SampleOutputs = {};
-        for (const [name, t] of Object.entries(result)) {
-          const per = (t.data as Float32Array).length / (end - start);
-          sample[name] = { data: (t.data as Float32Array).slice(i * per, (i + 1) * per), dims: [...t.dims.slice(1)] };
+        for (const [name, t] of Object.entries(values)) {
+          const per = t.data.length / rows;
+          sample[name] = { data: t.data.slice(i * per, (i + 1) * per), dims: [...t.dims.slice(1)] };
         }
         out.push(sample);
       }

@@ -11,7 +11,7 @@
  */
 import type { ModelProto, NodeProto, TensorProto } from '../onnx/model.ts';
 import { DataType } from '../onnx/model.ts';
-import { topologicalSort, type Graph } from '../onnx/graph.ts';
+import { allInputs, topologicalSort, type Graph } from '../onnx/graph.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import { floatTensor, int8Tensor, makeAttr } from '../onnx/tensor.ts';
 import type { CalibrationChoice, LayerPolicy, Precision } from '../policy.ts';
@@ -226,7 +226,7 @@ function pruneDead(nodes: NodeProto[], graphOutputs: string[]): NodeProto[] {
     const hasSubgraph = (n.attribute ?? []).some((a) => a.g || (a.graphs && a.graphs.length > 0));
     if (hasSubgraph || (n.output ?? []).some((o) => live.has(o))) {
       keep[i] = true;
-      for (const x of n.input ?? []) if (x) live.add(x);
+      for (const x of allInputs(n)) if (x) live.add(x);
     }
   }
   return nodes.filter((_, i) => keep[i]);

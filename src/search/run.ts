@@ -260,6 +260,7 @@ export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta:
       budgetMs: Number.isFinite(env.constraints.budgetMs) ? env.constraints.budgetMs : null,
       maxDrop: env.constraints.maxDrop,
       data: searchDataRecord(exp),
+      inputShapes: exp.loaded.inputShapes,
     },
   };
 }

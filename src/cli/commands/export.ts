@@ -2,7 +2,7 @@ import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import type { GlobalOptions } from '../main.ts';
-import { loadModelAndLayers } from '../model-options.ts';
+import { loadModelAndLayers, recordedInputShapes } from '../model-options.ts';
 import { PPOCR_MODELS } from '../../examples.ts';
 import { UserError } from '../../errors.ts';
 import { EXPORT_FORMATS, EXPORT_FILE_NAMES, DEFAULT_TRT_VERSION, renderExport, writeExport, type ExportFormat } from '../../export/index.ts';
@@ -51,7 +51,7 @@ export const exportCommand: CommandModule<GlobalOptions, Args> = {
     const { sha256, matches } = checkPolicyModel(policy, modelPath, args.force);
     if (!matches && !args.quiet) process.stderr.write(`trtmix: warning: exporting for ${modelPath}, whose sha256 differs from the policy's model (--force)\n`);
     const builtIn = resolve(modelPath) === resolve(PPOCR_MODELS.rec.path);
-    const m = await loadModelAndLayers({ model: builtIn && !args['input-shape'] ? undefined : modelPath, 'input-shape': args['input-shape'] });
+    const m = await loadModelAndLayers({ model: builtIn && !args['input-shape'] ? undefined : modelPath, 'input-shape': args['input-shape'] }, { recordedShapes: recordedInputShapes(policy) });
     const out = args.out;
     const calibPath = args.calib ?? (out ? join(dirname(out), EXPORT_FILE_NAMES['calib-cache']) : EXPORT_FILE_NAMES['calib-cache']);
     const rendered = renderExport(args.format, {

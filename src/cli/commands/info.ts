@@ -3,8 +3,20 @@ import { withModelOptions, loadModelAndLayers, type ModelArgs } from '../model-o
 import { formatTable, formatMacs } from '../table.ts';
 import { opsetVersion, toNumber } from '../../onnx/model.ts';
 import type { GlobalOptions } from '../main.ts';
+import { hasExternalData } from '../../onnx/external-data.ts';
+import { fixedBatchOf } from '../../data/dataset.ts';
+import { modelInputs } from '../../onnx/layers.ts';
 
 type Args = GlobalOptions & ModelArgs;
+
+/** The batch every input fixes, if they agree (inputs without a batch axis, e.g. matrices, may fix other sizes). */
+function fixedBatch(m: { graph: Parameters<typeof modelInputs>[0] }): number | undefined {
+  try {
+    return fixedBatchOf(modelInputs(m.graph));
+  } catch {
+    return undefined;
+  }
+}
 
 export const infoCommand: CommandModule<GlobalOptions, Args> = {
   command: 'info',
@@ -24,6 +36,9 @@ export const infoCommand: CommandModule<GlobalOptions, Args> = {
         opset: opsetVersion(m.original),
         inputShapes: m.inputShapes,
         totalMacs: total,
+        externalData: hasExternalData(m.original),
+        fixedBatch: fixedBatch(m) ?? null,
+        controlFlowLayers: m.controlFlowLayers,
         layers: m.layers.map((l) => ({
           name: l.name, op: l.op, inputShape: l.inputShape, weightShape: l.weightShape, outputShape: l.outputShape,
           kernel: l.kernel, stride: l.stride, groups: l.groups, depthwise: l.depthwise, weightIsConstant: l.weightIsConstant,
@@ -38,7 +53,15 @@ export const infoCommand: CommandModule<GlobalOptions, Args> = {
       l.inputShape.join('x'), l.weightShape.join('x'), l.outputShape.join('x'),
       formatMacs(l.macs), `${((100 * l.macs) / total).toFixed(1)}%`, l.activation ?? '',
     ]);
-    process.stdout.write(`${m.path}\nopset ${opsetVersion(m.original)}, inputs ${Object.entries(m.inputShapes).map(([k, v]) => `${k}:${v.join('x')}`).join(' ')}, ${m.layers.length} quantizable layers, ${formatMacs(total)} MACs per sample\n\n`);
+    const notes = [
+      ...(hasExternalData(m.original) ? ['weights in external data beside the model'] : []),
+      ...(fixedBatch(m) ? [`fixed batch ${fixedBatch(m)}`] : []),
+    ];
+    process.stdout.write(`${m.path}\nopset ${opsetVersion(m.original)}, inputs ${Object.entries(m.inputShapes).map(([k, v]) => `${k}:${v.join('x')}`).join(' ')}, ${m.layers.length} quantizable layers, ${formatMacs(total)} MACs per sample${notes.length ? `; ${notes.join(', ')}` : ''}\n\n`);
     process.stdout.write(`${formatTable(['#', 'layer', 'op', 'input', 'weight', 'output', 'MACs', 'share', 'activation'], rows, ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'r', 'l'])}\n`);
+    if (m.controlFlowLayers.length > 0) {
+      const parents = [...new Set(m.controlFlowLayers.map((c) => `${c.parentOp} ${c.parent}`))];
+      process.stdout.write(`\n${m.controlFlowLayers.length} more ${m.controlFlowLayers.length === 1 ? 'layer sits' : 'layers sit'} inside ${parents.join(', ')} and ${m.controlFlowLayers.length === 1 ? 'stays' : 'stay'} FP32: trtmix decides only the layers of the main graph (${m.controlFlowLayers.slice(0, 4).map((c) => c.name).join(', ')}${m.controlFlowLayers.length > 4 ? ', ...' : ''})\n`);
+    }
   },
 };

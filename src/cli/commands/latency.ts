@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { withModelOptions, loadModelAndLayers, type ModelArgs } from '../model-options.ts';
+import { withModelOptions, loadModelAndLayers, recordedInputShapes, type ModelArgs } from '../model-options.ts';
 import { formatTable } from '../table.ts';
 import type { GlobalOptions } from '../main.ts';
 import { UserError } from '../../errors.ts';
@@ -48,11 +48,12 @@ export const latencyCommand: CommandModule<GlobalOptions, Args> = {
   handler: async (args) => {
     if (args.validate !== undefined) return validate(args);
     const parsed = parseTarget(args.target);
-    const m = await loadModelAndLayers(args);
+    const policyFile = args.policy ? readPolicyFile(args.policy) : undefined;
+    const m = await loadModelAndLayers(args, { recordedShapes: policyFile && recordedInputShapes(policyFile) });
     const names = m.layers.map((l) => l.name);
     let policy: LayerPolicy | undefined;
-    if (args.policy) {
-      const file = readPolicyFile(args.policy);
+    if (policyFile) {
+      const file = policyFile;
       const warnings: string[] = [];
       const { precisions } = policyPrecisions(file, m.layers, warnings);
       for (const w of warnings) process.stderr.write(`trtmix: ${w}\n`);

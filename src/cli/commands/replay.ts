@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { GlobalOptions } from '../main.ts';
-import { loadModelAndLayers } from '../model-options.ts';
+import { discoverModelLayers, loadModelFile } from '../model-options.ts';
 import { formatTable } from '../table.ts';
 import { PPOCR_MODELS } from '../../examples.ts';
 import { UserError } from '../../errors.ts';
@@ -53,13 +53,15 @@ export const replayCommand: CommandModule<GlobalOptions, Args> = {
     const check = checkPolicyModel(policy, modelPath, args.force);
     const builtIn = resolve(modelPath) === resolve(PPOCR_MODELS.rec.path);
     if (!args.data && !builtIn) throw new UserError('--data is required: pass the .npy or .npz to score the policy on (the search\'s own data gives its recorded score back)');
-    const m = await loadModelAndLayers({ model: builtIn && !args['input-shape'] ? undefined : modelPath, 'input-shape': args['input-shape'] });
+    const modelArgs = { model: builtIn && !args['input-shape'] ? undefined : modelPath, 'input-shape': args['input-shape'] };
+    const file = loadModelFile(modelArgs);
     const source = args.data ?? BUILTIN_DATA;
     const files = dataFiles(source, args.labels);
     if (!existsSync(files.data)) throw new UserError(`data file ${files.data} does not exist; check the --data path`);
     const data = source === BUILTIN_DATA
       ? loadRecExample()
-      : loadDataset({ dataPath: files.data, labelsPath: files.labels, inputs: modelInputs(m.graph) });
+      : loadDataset({ dataPath: files.data, labelsPath: files.labels, inputs: modelInputs(file.graph) });
+    const m = await discoverModelLayers(file, modelArgs, source === BUILTIN_DATA ? {} : { data });
     const dataSha256 = sha256Hex(readFileSync(files.data));
     const labelsSha256 = files.labels ? sha256Hex(readFileSync(files.labels)) : undefined;
     const record = recordedSearchData(policy);
