@@ -13,7 +13,7 @@
  * last bit, since a value at a rounding tie moves a whole level, so the cut models are declared and fed so that
  * onnxruntime plans them as it plans the whole model (see inputInfo and CutWalker).
  */
-import type { Graph } from '../onnx/graph.ts';
+import { allInputs, type Graph } from '../onnx/graph.ts';
 import type { ModelProto, NodeProto, ValueInfoProto } from '../onnx/model.ts';
 import { DataType } from '../onnx/model.ts';
 import { tensorToFloat32 } from '../onnx/tensor.ts';
@@ -76,7 +76,7 @@ export function extractSubgraph(model: ModelProto, inputs: ValueInfoProto[], out
     const n = nodes[i];
     if (!(n.output ?? []).some((o) => live.has(o) && !fed.has(o))) continue;
     keep.push(n);
-    for (const x of n.input ?? []) if (x) live.add(x);
+    for (const x of allInputs(n)) if (x) live.add(x);
   }
   for (const o of outputs) if (fed.has(o)) throw new Error(`output ${o} is fed at the cut; read it from the cut instead`);
   keep.reverse();
