@@ -8,9 +8,10 @@
  * search on a model of this size.
  *
  *   node --import tsx bench/coverage/large-model.ts [--model vit_b_16|bert_base] [--out bench/out/large]
- *     [--samples 16] [--seed 0] [--measure]
+ *     [--samples 16] [--seed 0] [--measure analyze,search]
  *
- * --measure then runs `trtmix analyze` and `trtmix search` on it under /usr/bin/time -v and prints their peak RSS.
+ * --measure then runs `trtmix analyze` and/or `trtmix search` (which reuses the analysis) on it under /usr/bin/time -v
+ * and prints their peak RSS.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
@@ -47,7 +48,7 @@ const { values: args } = parseArgs({ options: {
   out: { type: 'string', default: 'bench/out/large' },
   samples: { type: 'string', default: '16' },
   seed: { type: 'string', default: '0' },
-  measure: { type: 'boolean', default: false },
+  measure: { type: 'string', description: 'analyze,search: the commands to measure (search reuses the analysis)' },
 } });
 
 /** Normal(mean, std) float32 values, `count` of them, from a seeded generator (Box-Muller). */
@@ -134,7 +135,8 @@ const dataPath = join(dir, 'inputs.npz');
 const shapes = writeInputs(manifest, dataPath, Number(args.samples), rng);
 console.log(`${dataPath}: ${args.samples} random samples (${shapes.join(', ')})`);
 
-if (args.measure) {
+const measured = new Set((args.measure ?? '').split(',').filter(Boolean));
+if (measured.size > 0) {
   console.log(`machine: ${cpus().length} logical CPUs, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const common = ['--model', modelPath, '--data', dataPath, '--metric', 'agreement', '--calib-samples', '4', '--eval-samples', '8'];
   const analysis = join(dir, 'analysis');
@@ -142,6 +144,7 @@ if (args.measure) {
     ['analyze', ['analyze', ...common, '--analysis-samples', '4', '--no-png', '--out', analysis, '--quiet']],
     ['search', ['search', ...common, '--analysis', join(analysis, 'analysis.json'), '--max-evaluations', '3', '--screen-samples', '0', '--time-limit', '10m', '--out', join(dir, 'search'), '--quiet']],
   ] as const) {
+    if (!measured.has(what)) continue;
     const r = peakRss([...argv]);
     console.log(`${what}: exit ${r.code}, peak RSS ${r.peakMiB.toFixed(0)} MiB, ${r.seconds.toFixed(0)} s${r.tail ? ` (${r.tail})` : ''}`);
   }
