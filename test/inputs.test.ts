@@ -50,8 +50,8 @@ test('a BERT with int64 input_ids + attention_mask from an .npz: fed as int64, c
   const exp = await prepareExperiment({ model, data, 'calib-samples': 8, 'eval-samples': 16 });
   assert.equal(exp.data.inputs.input_ids.dtype, 'int64');
   assert.deepEqual(exp.loaded.inputShapes, { input_ids: [1, seq], attention_mask: [1, seq] }, 'the sequence length comes from the data');
-  assert.deepEqual(exp.loaded.layers.map((l) => l.name), ['/attn/q', '/attn/k', '/attn/v', '/attn/scores', '/attn/context', '/attn/out', '/ffn/up', '/ffn/down', '/classifier']);
-  assert.ok(exp.loaded.layers.find((l) => l.name === '/attn/scores')!.weightIsConstant === false, 'attention scores: a MatMul between two activations');
+  assert.deepEqual(exp.loaded.layers.map((l) => l.name), [...['attn/q', 'attn/k', 'attn/v', 'attn/scores', 'attn/context', 'attn/out', 'ffn/up', 'ffn/down'].map((l) => `/layer.0/${l}`), '/classifier']);
+  assert.ok(exp.loaded.layers.find((l) => l.name === '/layer.0/attn/scores')!.weightIsConstant === false, 'attention scores: a MatMul between two activations');
   for (const t of calibrationTensors(exp.loaded.layers)) assert.ok(Number.isFinite(exp.calibration.stats[t].absMax), `${t} calibrated`);
   assert.ok(!('input_ids' in exp.calibration.stats) && !('attention_mask' in exp.calibration.stats), 'no statistics for token ids or masks');
   // The mask matters: the same ids with every position unmasked give other logits.

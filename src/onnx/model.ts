@@ -85,13 +85,21 @@ export const DataType = {
 } as const;
 
 let modelType: protobuf.Type | undefined;
+let tensorType: protobuf.Type | undefined;
 function schema(): protobuf.Type {
   if (!modelType) {
     const protoPath = fileURLToPath(new URL('./onnx.proto', import.meta.url));
     const root = protobuf.parse(readFileSync(protoPath, 'utf8'), { keepCase: false }).root;
     modelType = root.lookupType('onnx.ModelProto');
+    tensorType = root.lookupType('onnx.TensorProto');
   }
   return modelType;
+}
+
+/** A serialized TensorProto (the .pb files of ONNX test data). */
+export function decodeTensor(bytes: Uint8Array): TensorProto {
+  schema();
+  return tensorType!.decode(bytes) as unknown as TensorProto;
 }
 
 /** An int64 field as a JS number (dims and attributes are far below 2^53). */
