@@ -14,7 +14,7 @@
  * and prints their peak RSS.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +145,7 @@ if (measured.size > 0) {
     ['search', ['search', ...common, '--analysis', join(analysis, 'analysis.json'), '--max-evaluations', '3', '--screen-samples', '0', '--time-limit', '10m', '--out', join(dir, 'search'), '--quiet']],
   ] as const) {
     if (!measured.has(what)) continue;
+    if (what === 'search') rmSync(join(dir, 'search'), { recursive: true, force: true });
     const r = peakRss([...argv]);
     console.log(`${what}: exit ${r.code}, peak RSS ${r.peakMiB.toFixed(0)} MiB, ${r.seconds.toFixed(0)} s${r.tail ? ` (${r.tail})` : ''}`);
   }
