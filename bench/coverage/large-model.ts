@@ -5,18 +5,15 @@
  * The hundreds of MB of weights cannot come back from the device machine, so this writes a model.onnx.data of the
  * same layout with seeded random values of the same mean and std (small and integer tensors exactly as exported),
  * and random inputs in the model's dtypes. Random weights are fine for what it is for: peak memory of analyze and
- * search on a model of this size.
+ * search on a model of this size, which bench/peak-memory.ts measures on the files this writes.
  *
  *   node --import tsx bench/coverage/large-model.ts [--model vit_b_16|bert_base] [--out bench/out/large]
- *     [--samples 16] [--seed 0] [--measure analyze,search]
- *
- * --measure then runs `trtmix analyze` and/or `trtmix search` (which reuses the analysis) on it under /usr/bin/time -v
- * and prints their peak RSS.
+ *     [--samples 16] [--seed 0]
+ *   node --import tsx bench/peak-memory.ts --model bench/out/large/vit_b_16/model.onnx \
+ *     --data bench/out/large/vit_b_16/inputs.npz --dir bench/out/large/vit_b_16/peak-memory
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import seedrandom from 'seedrandom';
@@ -48,7 +45,6 @@ const { values: args } = parseArgs({ options: {
   out: { type: 'string', default: 'bench/out/large' },
   samples: { type: 'string', default: '16' },
   seed: { type: 'string', default: '0' },
-  measure: { type: 'string', description: 'analyze,search: the commands to measure (search reuses the analysis)' },
 } });
 
 /** Normal(mean, std) float32 values, `count` of them, from a seeded generator (Box-Muller). */
@@ -112,14 +108,6 @@ function writeInputs(manifest: Manifest, path: string, samples: number, rng: () 
   return shapes;
 }
 
-function peakRss(argv: string[]): { code: number | null; peakMiB: number; seconds: number; tail: string } {
-  const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-v', process.execPath, join(ROOT, 'bin', 'trtmix.js'), ...argv], { cwd: ROOT, encoding: 'utf8' });
-  const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN);
-  const tail = r.stderr.split('\n').filter((l) => l.startsWith('trtmix:')).slice(-2).join(' | ');
-  return { code: r.status, peakMiB: kb / 1024, seconds: (performance.now() - t0) / 1000, tail };
-}
-
 const source = join(ROOT, 'bench', 'coverage', 'large', args.model!);
 if (!existsSync(join(source, 'external.json'))) throw new Error(`${source}/external.json does not exist; export it with bench/coverage/export_models.py`);
 const manifest: Manifest = JSON.parse(readFileSync(join(source, 'external.json'), 'utf8'));
@@ -134,19 +122,4 @@ console.log(`${modelPath}: ${manifest.params.toLocaleString('en')} parameters; $
 const dataPath = join(dir, 'inputs.npz');
 const shapes = writeInputs(manifest, dataPath, Number(args.samples), rng);
 console.log(`${dataPath}: ${args.samples} random samples (${shapes.join(', ')})`);
-
-const measured = new Set((args.measure ?? '').split(',').filter(Boolean));
-if (measured.size > 0) {
-  console.log(`machine: ${cpus().length} logical CPUs, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const common = ['--model', modelPath, '--data', dataPath, '--metric', 'agreement', '--calib-samples', '4', '--eval-samples', '8'];
-  const analysis = join(dir, 'analysis');
-  for (const [what, argv] of [
-    ['analyze', ['analyze', ...common, '--analysis-samples', '4', '--no-png', '--out', analysis, '--quiet']],
-    ['search', ['search', ...common, '--analysis', join(analysis, 'analysis.json'), '--max-evaluations', '3', '--screen-samples', '0', '--time-limit', '10m', '--out', join(dir, 'search'), '--quiet']],
-  ] as const) {
-    if (!measured.has(what)) continue;
-    if (what === 'search') rmSync(join(dir, 'search'), { recursive: true, force: true });
-    const r = peakRss([...argv]);
-    console.log(`${what}: exit ${r.code}, peak RSS ${r.peakMiB.toFixed(0)} MiB, ${r.seconds.toFixed(0)} s${r.tail ? ` (${r.tail})` : ''}`);
-  }
-}
+console.log(`measure it: node --import tsx bench/peak-memory.ts --model ${modelPath} --data ${dataPath} --dir ${join(dir, 'peak-memory')}`);
