@@ -194,7 +194,7 @@ const num = (x: number | undefined, digits = 3) => (x === undefined || x === nul
 
 /** The README table: one row per model; failures listed below it with trtmix's message. */
 export function coverageTable(rows: Row[]): string {
-  const head = '| model | exporter | opset | layers | FP32 score | best policy: score · latency T4 (all-FP16) · INT8 layers | INT8 MAC share | info · analyze · search · export · replay |';
+  const head = '| model | exporter | opset | layers | FP32 score: trtmix (evaluation samples) · device (all samples) | best policy: score · latency T4 (all-FP16) · INT8 layers | INT8 MAC share | info · analyze · search · export · replay |';
   const lines = [head, '|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const failed = r.steps.find((s) => !s.ok);
@@ -204,7 +204,7 @@ export function coverageTable(rows: Row[]): string {
     const layers = r.layers === undefined ? '–' : `${r.layers}${r.subgraphs ? ` + ${r.subgraphs} ${r.subgraphs > 1 ? 'If/Loop nodes' : 'If/Loop node'} (bodies FP32)` : ''}`;
     const best = r.score === undefined ? '–'
       : `${num(r.score, 4)} · ${num(r.latencyMs)} ms (${num(r.fp16LatencyMs)}) · ${pct(r.int8LayerShare)}`;
-    lines.push(`| \`${r.name}\` ${r.arch} | ${exporter} | ${r.opset} | ${layers} | ${r.metric} ${num(r.fp32Score ?? r.fp32Ort, 4)} | ${best} | ${pct(r.int8MacsShare)} | ${status} |`);
+    lines.push(`| \`${r.name}\` ${r.arch} | ${exporter} | ${r.opset} | ${layers} | ${r.metric} ${num(r.fp32Score, 4)} · ${num(r.fp32Ort, 4)} | ${best} | ${pct(r.int8MacsShare)} | ${status} |`);
   }
   const failures = rows.flatMap((r) => r.steps.filter((s) => !s.ok).map((s) => `- \`${r.name}\` ${s.step}: ${s.message}`));
   return [...lines, ...(failures.length ? ['', 'Failures:', '', ...failures] : [])].join('\n');
