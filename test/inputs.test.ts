@@ -12,7 +12,7 @@ import { saveModel } from '../src/onnx/model.ts';
 import { writeNpy, type NpyArray } from '../src/data/npy.ts';
 import { writeNpz } from '../src/data/npz.ts';
 import { loadDataset } from '../src/data/dataset.ts';
-import { batchRanges, batchInputs } from '../src/data/batches.ts';
+import { batchRanges, batchInputs, dropPadding } from '../src/data/batches.ts';
 import { modelInputs } from '../src/onnx/layers.ts';
 import { Graph } from '../src/onnx/graph.ts';
 import { runSearch } from '../src/search/run.ts';
@@ -157,3 +157,15 @@ for (const batch of [2, 8, 32]) {
     assert.equal(JSON.parse(readFileSync(join(out, 'analysis.json'), 'utf8')).samples, 11);
   });
 }
+
+test('dropPadding keeps the real samples of batch-major tensors ([N, ...], [N * heads, ...]) and leaves other layouts whole', () => {
+  const rows = 4;
+  const real = 3;
+  const perRow = Float32Array.from({ length: 4 * 6 }, (_, i) => i);
+  assert.deepEqual(Array.from(dropPadding(perRow, [4, 6], rows, real)), Array.from(perRow.subarray(0, 18)));
+  const heads = Float32Array.from({ length: 4 * 2 * 5 }, (_, i) => i);
+  assert.equal(dropPadding(heads, [8, 5], rows, real).length, 30, '[N * heads, d]: the first 3 samples\' heads');
+  const transposed = new Float32Array(6 * 4);
+  assert.equal(dropPadding(transposed, [6, 4], rows, real).length, 24, '[tokens, N]: no batch axis in front, kept whole');
+  assert.equal(dropPadding(perRow, [4, 6], rows, rows), perRow, 'nothing padded, nothing dropped');
+});

@@ -2,7 +2,7 @@
 import type { Argv } from 'yargs';
 import { loadModel, structuralCopy } from '../onnx/model.ts';
 import { upgradeOpset } from '../onnx/opset.ts';
-import { discoverLayers } from '../onnx/layers.ts';
+import { discoverLayers, modelInputs } from '../onnx/layers.ts';
 import { Graph } from '../onnx/graph.ts';
 import type { Feeds } from '../onnx/runtime.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -84,9 +84,22 @@ export function probeFeeds(data: Dataset): Feeds {
 export async function discoverModelLayers(file: ModelFile, args: ModelArgs, inputs: DiscoveryInputs = {}): Promise<LoadedModel> {
   const shapes = parseInputShapes(args['input-shape']);
   if (file.builtIn && Object.keys(shapes).length === 0 && !inputs.data) shapes.x = PPOCR_MODELS.rec.inputShape;
-  const given = Object.keys(shapes).length > 0 ? shapes : inputs.data ? {} : inputs.recordedShapes ?? {};
+  const recorded = inputs.recordedShapes && fitsModel(inputs.recordedShapes, file.graph) ? inputs.recordedShapes : {};
+  const given = Object.keys(shapes).length > 0 ? shapes : inputs.data ? {} : recorded;
   const { layers, inputShapes, controlFlowLayers } = await discoverLayers(file.model, { inputShapes: given, original: file.original, ...(inputs.data ? { feeds: probeFeeds(inputs.data) } : {}) });
   return { ...file, layers, inputShapes, controlFlowLayers };
+}
+
+/**
+ * Whether recorded shapes describe this model's inputs (names, ranks, fixed dims); a policy of another model is
+ * then refused by its layer names, not by its shapes.
+ */
+function fitsModel(shapes: Record<string, number[]>, graph: Graph): boolean {
+  const inputs = modelInputs(graph);
+  return inputs.length === Object.keys(shapes).length && inputs.every((i) => {
+    const s = shapes[i.name];
+    return s !== undefined && s.length === i.dims.length && i.dims.every((d, k) => typeof d !== 'number' || d === s[k]);
+  });
 }
 
 /** The input shapes a search recorded in policy.json (`search.inputShapes`), if it did. */

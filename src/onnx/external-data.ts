@@ -208,6 +208,14 @@ export function readExternalData(t: TensorProto): Uint8Array {
   return weightStore.read(externalRef(t));
 }
 
+/** An external tensor's bytes, chunk by chunk (a tensor may be larger than one buffer can hold). */
+export function* externalDataChunks(t: TensorProto, chunk = 64 * 2 ** 20): Generator<Uint8Array> {
+  const ref = externalRef(t);
+  for (let done = 0; done < ref.length; done += chunk) {
+    yield weightStore.read({ location: ref.location, offset: ref.offset + done, length: Math.min(chunk, ref.length - done) });
+  }
+}
+
 /** Every tensor a model holds: initializers and attribute tensors (Constant values), in subgraphs too. */
 export function forEachTensor(model: ModelProto, visit: (t: TensorProto) => void): void {
   const inGraph = (g: GraphProto | null | undefined) => {

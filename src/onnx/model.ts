@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic, explainWriteError } from '../fs.ts';
-import { adoptExternalData, EXTERNAL_DATA_THRESHOLD, forEachTensor as forEachModelTensor, hasExternalData, isExternal, readExternalData, tensorByteLength, withExternalData } from './external-data.ts';
+import { adoptExternalData, EXTERNAL_DATA_THRESHOLD, externalDataChunks, forEachTensor as forEachModelTensor, hasExternalData, isExternal, readExternalData, tensorByteLength, withExternalData } from './external-data.ts';
 
 type Int64 = number | { low: number; high: number; unsigned?: boolean; toNumber(): number };
 
@@ -209,12 +209,16 @@ export function saveModel(model: ModelProto, path: string, opts: { externalData?
     fd = openSync(tmp, 'w');
     let size = 0;
     const move = (t: TensorProto): TensorProto => {
-      const bytes = isExternal(t) ? readExternalData(t) : t.rawData && t.rawData.byteLength >= EXTERNAL_DATA_THRESHOLD ? t.rawData : undefined;
-      if (!bytes) return t;
+      const chunks = isExternal(t) ? externalDataChunks(t) : t.rawData && t.rawData.byteLength >= EXTERNAL_DATA_THRESHOLD ? [t.rawData] : undefined;
+      if (!chunks) return t;
       const offset = Math.ceil(size / 64) * 64;
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.length - done), offset + done);
-      size = offset + bytes.length;
-      return withExternalData(t, { location: dataName, offset, length: bytes.length });
+      let at = offset;
+      for (const bytes of chunks) {
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.length - done), at + done);
+        at += bytes.length;
+      }
+      size = at;
+      return withExternalData(t, { location: dataName, offset, length: at - offset });
     };
     const out = inlined(model, move);
     closeSync(fd);
