@@ -17,7 +17,7 @@
  */
 import type { ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/model.ts';
 import { DataType } from '../onnx/model.ts';
-import { topologicalSort, type Graph } from '../onnx/graph.ts';
+import { allInputs, topologicalSort, type Graph } from '../onnx/graph.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import { floatTensor, int8Tensor, makeAttr } from '../onnx/tensor.ts';
 import { opsetVersion } from '../onnx/model.ts';
@@ -211,7 +211,7 @@ export function buildQdqModel(model: ModelProto, graph: Graph, layers: readonly 
   const g = model.graph!;
   const outputs = g.output ?? [];
   const live = liveNodes(nodes, outputs.map((o) => o.name ?? ''));
-  const used = new Set(live.flatMap((n) => n.input ?? []));
+  const used = new Set(live.flatMap(allInputs));
   for (const o of outputs) used.add(o.name ?? '');
   const initializer = [...(g.initializer ?? []), ...inits].filter((t) => used.has(t.name ?? ''));
   const keptInit = new Set(initializer.map((t) => t.name));

@@ -17,7 +17,7 @@ import { floatTensor, int8Tensor, makeAttr } from '../onnx/tensor.ts';
 import type { CalibrationChoice, LayerPolicy, Precision } from '../policy.ts';
 import { readsInt8 } from '../policy.ts';
 import type { CalibrationTable } from './calibrate.ts';
-import { quantizePerChannel, roundArrayToHalf, scaleFromAmax, type PerChannelWeights } from './int8.ts';
+import { INT8_MAX, MIN_SCALE, quantizePerChannel, roundArrayToHalf, scaleFromAmax, type PerChannelWeights } from './int8.ts';
 
 export interface SimulationBase {
   /** The model at opset >= 13 (see src/onnx/opset.ts). */
@@ -59,7 +59,9 @@ export function resolveAmax(base: SimulationBase, policy: LayerPolicy): Record<s
     choiceOf.set(l.fusedOutput, policy[l.name]?.calibration ?? base.defaultCalibration);
   }
   const amax: Record<string, number> = {};
-  for (const [tensor, c] of choiceOf) amax[tensor] = base.calibration.amax(tensor, c, boundOf.get(tensor));
+  // A tensor that is 0 on every calibration sample (a zero-initialised head) is simulated with the smallest scale;
+  // its amax says so, so that policy.json, the exports and replay carry the positive range the simulation used.
+  for (const [tensor, c] of choiceOf) amax[tensor] = base.calibration.amax(tensor, c, boundOf.get(tensor)) || MIN_SCALE * INT8_MAX;
   return amax;
 }
 
