@@ -98,7 +98,7 @@ function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions,
     case 'calib-cache':
       return { content: calibrationCache(plan.amax, trtVersionCode(opts.trtVersion ?? DEFAULT_TRT_VERSION)), warnings };
     case 'qdq-onnx': {
-      const qdq = buildQdqModel(inputs.graph.model, inputs.graph, inputs.layers, inputs.policy);
+      const qdq = buildQdqModel(inputs.graph.model, inputs.graph, inputs.layers, inputs.policy, plan.placement);
       return { content: encodeModel(qdq.model), warnings: [...warnings, ...qdq.warnings] };
     }
   }
