@@ -19,6 +19,7 @@ import type { Layer } from '../onnx/layer-types.ts';
 import type { LatencyModel } from '../latency/types.ts';
 import { cachedAnalysis, loadAnalysis, analysisJson, analysisMarkdown, analysisMetrics, type Analysis } from '../analysis/index.ts';
 import { resolveAmax } from '../quant/simulate.ts';
+import { int8Exclusion } from '../quant/placement.ts';
 import { choiceLabel } from '../quant/calibrate.ts';
 import { sha256Hex } from '../export/policy-file.ts';
 import { searchDataRecord } from '../export/replay.ts';
@@ -171,6 +172,8 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
     onEvaluation: (r) => hooks.onEvaluation(r),
     layers: loaded.layers,
     actions: searchActions(layerCalibration, exp.defaultCalibration),
+    // Layers TensorRT does not run faster in INT8 (small GEMMs/convs, GEMVs) are not offered INT8 (src/quant/placement.ts).
+    allowAction: (layer, option) => !readsInt8(option.precision) || int8Exclusion(layer, loaded.graph) === undefined,
     evaluator,
     latency,
     sensitivity,
