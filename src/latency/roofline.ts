@@ -9,6 +9,8 @@ import type { LayerPolicy, Precision } from '../policy.ts';
 import type { LatencyEstimate, LatencyModel, LayerLatency } from './types.ts';
 import type { DeviceProfile } from './device-profile.ts';
 import type { Kernel, KernelPlan } from './graph.ts';
+import type { PlacedPrecisions } from '../quant/placement.ts';
+import { DATA_MOVEMENT_OPS } from '../quant/op-types.ts';
 import { BYTES, MEMORY_EFFICIENCY, activationBytes, computeSeconds, gemmShape, type KernelPrecision } from './efficiency.ts';
 
 /** Precision a layer reads its activations in (DESIGN.md action table). */
@@ -49,8 +51,15 @@ function layerPrecision(policy: LayerPolicy, name: string): Precision {
   return policy[name]?.precision ?? 'fp32';
 }
 
-/** Prices every kernel and reformat of the plan for one policy. */
-export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1): RooflineBreakdown {
+/**
+ * Prices every kernel and reformat of the plan for one policy. With `placed` (the policy's Q/DQ placement,
+ * src/quant/placement.ts) the other ops compute in the precision model.qdq.onnx gives them (FP16 or FP32, not the
+ * precision of their input), a residual skip fused into an int8 kernel is read in INT8, and an int8 kernel whose
+ * readers do not quantize its result writes their float type directly (a wider write, no reformat kernel); Q/DQ and
+ * Casts the placement adds where producer and reader differ are the reformats. A layer's own time still depends
+ * only on its precision: whatever the neighbours add is a reformat (the environment's lower bound relies on it).
+ */
+export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, placed?: PlacedPrecisions): RooflineBreakdown {
   const memS = (bytes: number): number => bytes / (device.memoryBytesPerS * MEMORY_EFFICIENCY);
   const elems = (t: string): number => (plan.tensorElems.get(t) ?? 0) * batch;
   const outPrec: KernelPrecision[] = [];
@@ -61,10 +70,16 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
     const id = plan.producer.get(t);
     return id === undefined ? IO_PRECISION : outPrec[id];
   };
+  const widened = (t: string, from: KernelPrecision): boolean => {
+    const id = plan.producer.get(t);
+    return placed !== undefined && from === 'int8' && id !== undefined && plan.kernels[id].kind === 'layer' && !placed.writtenInt8(t);
+  };
   const reformat = (t: string, from: KernelPrecision, to: KernelPrecision, owner: string): void => {
     if (from === to || reformatted.has(`${t}\u0000${to}`)) return;
     reformatted.add(`${t}\u0000${to}`);
-    const seconds = memS(elems(t) * (BYTES[from] + BYTES[to])) + device.launchOverheadS;
+    const seconds = widened(t, from)
+      ? memS(elems(t) * Math.max(0, BYTES[to] - BYTES[from]))
+      : memS(elems(t) * (BYTES[from] + BYTES[to])) + device.launchOverheadS;
     reformats.push({ tensor: t, from, to, seconds, owner });
   };
 
@@ -77,7 +92,7 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       outPrec[k.id] = outP;
       let bytes = 0;
       k.reads.forEach((t, i) => {
-        const readP = i < k.ownReads ? inP : outP;
+        const readP = i < k.ownReads ? inP : placed?.readsQuantized(t, k.nodes) ? 'int8' : outP;
         reformat(t, sourcePrecision(t), readP, k.owner);
         bytes += elems(t) * activationBytes(shape, readP);
       });
@@ -89,7 +104,8 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       continue;
     }
     const src = k.reads.length > 0 ? sourcePrecision(k.reads[0]) : IO_PRECISION;
-    const run: KernelPrecision = src === 'int8' && k.floatOnly ? 'fp16' : src;
+    const placedRun = k.kind !== 'concat' && !DATA_MOVEMENT_OPS.has(k.op) ? placed?.compute(k.nodes[0]) : undefined;
+    const run: KernelPrecision = placedRun ?? (src === 'int8' && k.floatOnly ? 'fp16' : src);
     outPrec[k.id] = run;
     if (k.kind === 'concat') {
       // TensorRT elides concatenation: producers write into slices of one buffer, which must share a format.
@@ -130,8 +146,8 @@ export function summarize(plan: KernelPlan, policy: LayerPolicy, breakdown: Roof
   return { totalMs, perLayer };
 }
 
-export function estimateRoofline(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1): LatencyEstimate {
-  return summarize(plan, policy, priceKernels(plan, device, policy, batch));
+export function estimateRoofline(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, placed?: PlacedPrecisions): LatencyEstimate {
+  return summarize(plan, policy, priceKernels(plan, device, policy, batch, placed));
 }
 
 export class RooflineLatencyModel implements LatencyModel {
@@ -140,7 +156,8 @@ export class RooflineLatencyModel implements LatencyModel {
   readonly device: DeviceProfile;
   readonly batch: number;
 
-  constructor(plan: KernelPlan, device: DeviceProfile, batch = 1) {
+  /** `placement`: the policy's placement, to price what model.qdq.onnx runs (absent: the precision-following rule). */
+  constructor(plan: KernelPlan, device: DeviceProfile, batch = 1, readonly placement?: (policy: LayerPolicy) => PlacedPrecisions) {
     this.target = device.id;
     this.plan = plan;
     this.device = device;
@@ -148,10 +165,10 @@ export class RooflineLatencyModel implements LatencyModel {
   }
 
   async estimate(policy: LayerPolicy): Promise<LatencyEstimate> {
-    return estimateRoofline(this.plan, this.device, policy, this.batch);
+    return estimateRoofline(this.plan, this.device, policy, this.batch, this.placement?.(policy));
   }
 
   breakdown(policy: LayerPolicy): RooflineBreakdown {
-    return priceKernels(this.plan, this.device, policy, this.batch);
+    return priceKernels(this.plan, this.device, policy, this.batch, this.placement?.(policy));
   }
 }

@@ -43,7 +43,8 @@ export function autocastTensors(graph: Graph, layers: readonly Layer[]): string[
 
 /** One FP32 pass over the calibration samples recording max |x| of each tensor. */
 export async function collectRanges(
-  model: ModelProto, tensors: string[], count: number, batchOf: (start: number, end: number) => Feeds, opts: { batchSize?: number } = {},
+  model: ModelProto, tensors: string[], count: number, batchOf: (start: number, end: number) => Feeds,
+  opts: { batchSize?: number; onBatch?: (done: number) => void } = {},
 ): Promise<Record<string, TensorRange>> {
   const ranges: Record<string, TensorRange> = {};
   for (const t of tensors) ranges[t] = { absMax: 0, count: 0 };
@@ -53,7 +54,8 @@ export async function collectRanges(
   const session = await createSession(withOutputs(model, tensors), { optimization: 'basic' });
   try {
     for (let start = 0; start < count; start += batchSize) {
-      const result = await session.run(toOrtFeeds(batchOf(start, Math.min(count, start + batchSize))));
+      const end = Math.min(count, start + batchSize);
+      const result = await session.run(toOrtFeeds(batchOf(start, end)));
       for (const t of tensors) {
         const data = result[t].data as Float32Array;
         const r = ranges[t];
@@ -65,6 +67,7 @@ export async function collectRanges(
         r.absMax = m;
         r.count += data.length;
       }
+      opts.onBatch?.(end);
     }
   } finally {
     await session.release();

@@ -479,3 +479,32 @@ export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: 
   }
   return { nodeType, stored, qdq, precision, amax, int8Stored, kernelOutput, extension };
 }
+
+/** What the latency model needs of a placement (src/latency/roofline.ts prices the placed graph with it). */
+export interface PlacedPrecisions {
+  /** The precision a non-layer op computes in (FP16 / FP32 per --other-ops and AutoCast), by TensorRT layer name. */
+  compute(node: string): FloatType | undefined;
+  /** True where one of these nodes reads the tensor through a Q/DQ (a residual skip fused into an int8 kernel). */
+  readsQuantized(tensor: string, nodes: readonly string[]): boolean;
+  /** True where the tensor is written in INT8 (every reader quantizes it); an int8 kernel writes it wider otherwise. */
+  writtenInt8(tensor: string): boolean;
+}
+
+export function placedPrecisions(placement: Placement, graph: Graph): PlacedPrecisions {
+  const compute = new Map<string, FloatType>();
+  const quantizedBy = new Map<string, Set<string>>();
+  graph.nodes.forEach((n, i) => {
+    const t = placement.nodeType[i];
+    if (t === 'fp16' || t === 'fp32') compute.set(trtLayerName(n), t);
+  });
+  for (const [tensor, site] of placement.qdq) {
+    const readers = new Set<string>();
+    for (const e of site.edges) readers.add(trtLayerName(graph.nodes[Number(e.split(':')[0])]));
+    quantizedBy.set(tensor, readers);
+  }
+  return {
+    compute: (node) => compute.get(node),
+    readsQuantized: (tensor, nodes) => nodes.some((n) => quantizedBy.get(tensor)?.has(n) ?? false),
+    writtenInt8: (tensor) => placement.int8Stored.has(tensor),
+  };
+}

@@ -19,7 +19,7 @@ import type { Layer } from '../onnx/layer-types.ts';
 import type { LatencyModel } from '../latency/types.ts';
 import { cachedAnalysis, loadAnalysis, analysisJson, analysisMarkdown, analysisMetrics, type Analysis } from '../analysis/index.ts';
 import { resolveAmax } from '../quant/simulate.ts';
-import { int8Exclusion } from '../quant/placement.ts';
+import { int8Exclusion, DEFAULT_OTHER_OPS } from '../quant/placement.ts';
 import { choiceLabel } from '../quant/calibrate.ts';
 import { sha256Hex } from '../export/policy-file.ts';
 import { searchDataRecord } from '../export/replay.ts';
@@ -72,6 +72,7 @@ export function runConfig(args: SearchArgs, agent: string): Record<string, unkno
     percentile: args.percentile ?? 99.99, screenSamples: args['screen-samples'] ?? 64, wAcc: args['w-acc'] ?? 0.6, wLat: args['w-lat'] ?? 0.4,
     analysis: args.analysis ?? null, analysisSamples: args['analysis-samples'] ?? 64, batchSize: args['batch-size'] ?? 16, seed: args.seed ?? 0,
     layerCalibration: args['layer-calibration'] ?? DEFAULT_LAYER_CALIBRATION,
+    otherOps: args['other-ops'] ?? DEFAULT_OTHER_OPS,
   };
 }
 
@@ -243,6 +244,7 @@ export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta:
       return { name: l.name, op: l.op, precision: d.precision, macs: l.macs, ...(d.calibration ? { calibration: d.calibration } : {}) };
     }),
     calibration: { method: choiceLabel(exp.defaultCalibration), amax },
+    ...(exp.base.otherOps ? { otherOps: exp.base.otherOps } : {}),
     metrics: {
       score: record.score,
       fp32Score: env.fp32Score,
