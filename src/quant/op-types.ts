@@ -107,3 +107,14 @@ export const SUM_REDUCTIONS: Readonly<Record<string, 'sum' | 'square'>> = {
   ReduceSum: 'sum', ReduceMean: 'sum', ReduceL1: 'sum', ReduceLogSum: 'sum', GlobalAveragePool: 'sum',
   ReduceL2: 'square', ReduceSumSquare: 'square',
 };
+
+/**
+ * Elementwise ops TensorRT fuses into one kernel: inside such a chain the values stay in registers, so the
+ * simulation rounds to float16 only where a chain writes memory (see src/quant/rewrite.ts).
+ */
+export const ELEMENTWISE_OPS = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sqrt', 'Reciprocal', 'Neg', 'Abs', 'Exp', 'Log', 'Erf', 'Sin', 'Cos', 'Tan', 'Mod',
+  'Floor', 'Ceil', 'Round', 'Sign', 'Relu', 'LeakyRelu', 'PRelu', 'Elu', 'Selu', 'Celu', 'ThresholdedRelu', 'Gelu',
+  'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Softplus', 'Softsign', 'Mish', 'Shrink', 'Clip', 'Min', 'Max',
+  'Sum', 'Mean', 'Where', 'BatchNormalization',
+]);

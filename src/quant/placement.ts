@@ -100,6 +100,8 @@ export interface Structure {
   nodeIndex: Map<NodeProto, number>;
   /** node index -> the layer it belongs to and how. */
   role: Map<number, { layer: Layer; part: 'layer' | 'fused' }>;
+  /** Layer name -> its node and fused nodes (indices). */
+  groupNodes: Map<string, number[]>;
   residual: Map<string, ResidualCandidate>;
   depth: Map<string, number>;
   /** Tensor -> index of the Concat it comes from through value-preserving ops (the tensor itself if it is the Concat's). */
@@ -166,10 +168,16 @@ export function structureOf(graph: Graph, layers: readonly Layer[]): Structure {
   const types = elementTypes(graph);
   const nodeIndex = new Map(graph.nodes.map((n, i) => [n, i]));
   const role = new Map<number, { layer: Layer; part: 'layer' | 'fused' }>();
+  const groupNodes = new Map<string, number[]>();
   for (const l of layers) {
     const node = graph.nodes[l.nodeIndex];
     role.set(l.nodeIndex, { layer: l, part: 'layer' });
-    for (const f of fusedNodes(graph, node, l.output, l.fusedOutput)) role.set(nodeIndex.get(f)!, { layer: l, part: 'fused' });
+    const group = [l.nodeIndex];
+    for (const f of fusedNodes(graph, node, l.output, l.fusedOutput)) {
+      role.set(nodeIndex.get(f)!, { layer: l, part: 'fused' });
+      group.push(nodeIndex.get(f)!);
+    }
+    groupNodes.set(l.name, group);
   }
   const activations = new Set<string>();
   for (const v of graph.inputs) if (v.name && types.get(v.name) === DataType.FLOAT) activations.add(v.name);
@@ -218,7 +226,7 @@ export function structureOf(graph: Graph, layers: readonly Layer[]): Structure {
     if (Number.isFinite(b)) bound.set(l.fusedOutput, b);
   }
   const fp32Bound = new Set([...graph.outputs.map((o) => o.name ?? ''), ...subgraphReads(graph)]);
-  const s: Structure = { types, nodeIndex, role, residual, depth, concatSource, fp32Bound, bound, activations };
+  const s: Structure = { types, nodeIndex, role, groupNodes, residual, depth, concatSource, fp32Bound, bound, activations };
   byLayers.set(layers, s);
   return s;
 }

@@ -8,6 +8,9 @@
  *             read and write exactly the values the export's types allow.
  * Q/DQ nodes, int8 weights and scales are identical in both (float32 Q/DQ, scale = amax / 127); without FP16 ops
  * the two graphs compute the same values. Base tensor names keep their meaning: the value as stored.
+ * Where the simulation rounds: at every Cast to float16 of the export, and wherever an FP16 op writes memory — not
+ * inside what TensorRT computes in one kernel (an fp16 layer's fused BatchNorm/activation, chains of elementwise
+ * ops), whose intermediate values the export types float16 but TensorRT keeps in registers.
  */
 import type { NodeProto, TensorProto } from '../onnx/model.ts';
 import { DataType } from '../onnx/model.ts';
@@ -15,7 +18,7 @@ import { topologicalSort, type Graph } from '../onnx/graph.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import { floatTensor, int8Tensor, makeAttr } from '../onnx/tensor.ts';
 import { floatToHalfBits, quantizePerChannel, roundArrayToHalf, scaleFromAmax, type PerChannelWeights } from './int8.ts';
-import { FLOAT32_PARAMETER_INPUTS, FP16_EXACT_OPS, SHAPE_READERS } from './op-types.ts';
+import { ELEMENTWISE_OPS, FLOAT32_PARAMETER_INPUTS, FP16_EXACT_OPS, SHAPE_READERS } from './op-types.ts';
 import { edgeKey, structureOf, type FloatType, type Placement } from './placement.ts';
 
 export type RewriteMode = 'simulate' | 'export';
@@ -115,6 +118,18 @@ export function rewriteGraph(graph: Graph, layers: readonly Layer[], placement: 
   };
   const storedOf = (t: string): FloatType => placement.stored.get(t) ?? 'fp32';
 
+  const layerOf = new Map<number, Layer>();
+  for (const l of layers) for (const i of s.groupNodes.get(l.name) ?? []) layerOf.set(i, l);
+  /** Simulation: an FP16 value that never leaves the kernel computing it is not rounded. */
+  const inRegisters = (i: number, t: string): boolean => {
+    if (s.fp32Bound.has(t)) return false;
+    const l = layerOf.get(i);
+    if (l) return placement.precision.get(l.name) === 'fp16' && t !== l.fusedOutput;
+    const readers = graph.consumersOf(t);
+    if (readers.length !== 1 || !ELEMENTWISE_OPS.has(graph.nodes[i].opType ?? '') || !ELEMENTWISE_OPS.has(readers[0].opType ?? '')) return false;
+    return placement.nodeType[s.nodeIndex.get(readers[0])!] === 'fp16';
+  };
+
   // Output side: what each producer writes, under which name.
   /** Export: the float16 tensor behind a float32-bound name (graph outputs, subgraph reads). */
   const halfName = new Map<string, string>();
@@ -125,7 +140,7 @@ export function rewriteGraph(graph: Graph, layers: readonly Layer[], placement: 
       const rename = (to: string) => { const e = edit(i); e.output![k] = to; };
       const list = after.get(i) ?? [];
       if (!exporting) {
-        if (natural === 'fp16' && FP16_EXACT_OPS.has(n.opType ?? '')) return;
+        if (natural === 'fp16' && (FP16_EXACT_OPS.has(n.opType ?? '') || inRegisters(i, o))) return;
         const pre = unique(`${o}__unrounded`);
         rename(pre);
         list.push(...round(pre, o));
