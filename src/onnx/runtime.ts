@@ -28,6 +28,10 @@ export async function createSession(model: Uint8Array | ModelProto, opts: Sessio
     executionMode: 'sequential',
     graphOptimizationLevel: opts.optimization ?? 'all',
     logSeverityLevel: 3,
+    // Q/DQ in trtmix's graphs simulate TensorRT: computed as written (float math on dequantized int8 values, float
+    // bias). onnxruntime's QDQ rewrites (int32 bias quantization, integer kernels) fire or not depending on what
+    // follows a layer, so without this a layer's numbers would depend on its neighbours' precision.
+    extra: { session: { disable_quant_qdq: '1' } },
   });
 }
 
