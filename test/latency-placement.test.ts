@@ -1,8 +1,9 @@
 /**
  * The roofline prices what model.qdq.onnx runs (src/latency/roofline.ts with a placement): the ops outside the
  * layers in FP16 or FP32 as --other-ops and AutoCast decide, not in the precision of their input; an int8 layer
- * whose readers compute in float writes their type itself (a wider write, no reformat kernel); a residual skip
- * fused into an int8 kernel is read in INT8; FP16/FP32 boundaries the placement casts at are reformats.
+ * whose readers compute in float writes their type itself (a wider write, no reformat kernel); a Q shared by every
+ * reader fuses into the producing kernel; a residual skip fused into an int8 kernel is read in INT8; FP16/FP32
+ * boundaries the placement casts at are reformats.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,6 +69,10 @@ test('an int8 kernel writes its float readers\' type itself; the residual skip i
   const wider = b.reformats.find((r) => r.tensor === 'rb')!;
   assert.deepEqual([wider.from, wider.to], ['int8', 'fp16']);
   assert.ok(wider.seconds < latency.device.launchOverheadS, `a wider write, not a reformat kernel (${wider.seconds} s)`);
+  // conv_c quantizes the Softmax's result, its only reader: TensorRT fuses that Q into the Softmax kernel.
+  assert.ok(!b.reformats.some((r) => r.tensor === 'p'), 'no separate quantize kernel for p');
+  const twoReaders = latency.breakdown({ ...int8, conv_c: { precision: 'fp16' } }).reformats.filter((r) => r.tensor === 'p');
+  assert.deepEqual(twoReaders, [], 'an fp16 conv_c reads the fp16 Softmax result as it is');
   // A mixed conv_b still reads the quantized skip in INT8 (its output is what goes FP16).
   const mixed = latency.breakdown({ ...int8, conv_b: { precision: 'mixed' } }).reformats.filter((r) => r.tensor === 'x').map((r) => r.to);
   assert.deepEqual(mixed, ['int8'], 'x is read in INT8 only, by conv_a and by the skip alike');

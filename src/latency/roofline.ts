@@ -54,9 +54,10 @@ function layerPrecision(policy: LayerPolicy, name: string): Precision {
 /**
  * Prices every kernel and reformat of the plan for one policy. With `placed` (the policy's Q/DQ placement,
  * src/quant/placement.ts) the other ops compute in the precision model.qdq.onnx gives them (FP16 or FP32, not the
- * precision of their input), a residual skip fused into an int8 kernel is read in INT8, and an int8 kernel whose
- * readers do not quantize its result writes their float type directly (a wider write, no reformat kernel); Q/DQ and
- * Casts the placement adds where producer and reader differ are the reformats. A layer's own time still depends
+ * precision of their input), a residual skip fused into an int8 kernel is read in INT8, an int8 kernel whose
+ * readers do not quantize its result writes their float type directly (a wider write, no reformat kernel), and a Q
+ * that every reader of a tensor shares fuses into the kernel producing it; the other Q/DQ and the Casts the
+ * placement adds where producer and reader differ are the reformats. A layer's own time still depends
  * only on its precision: whatever the neighbours add is a reformat (the environment's lower bound relies on it).
  */
 export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, placed?: PlacedPrecisions): RooflineBreakdown {
@@ -74,8 +75,10 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
     const id = plan.producer.get(t);
     return placed !== undefined && from === 'int8' && id !== undefined && plan.kernels[id].kind === 'layer' && !placed.writtenInt8(t);
   };
+  // A Q every reader of which quantizes the tensor fuses into the kernel that produces it (which then writes INT8).
+  const fusedQ = (t: string, to: KernelPrecision): boolean => placed !== undefined && to === 'int8' && plan.producer.has(t) && placed.writtenInt8(t);
   const reformat = (t: string, from: KernelPrecision, to: KernelPrecision, owner: string): void => {
-    if (from === to || reformatted.has(`${t}\u0000${to}`)) return;
+    if (from === to || reformatted.has(`${t}\u0000${to}`) || fusedQ(t, to)) return;
     reformatted.add(`${t}\u0000${to}`);
     const seconds = widened(t, from)
       ? memS(elems(t) * Math.max(0, BYTES[to] - BYTES[from]))
