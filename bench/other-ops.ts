@@ -6,7 +6,7 @@
  * all-FP16 / all-INT8 latencies, the layers per precision, the ops kept in FP32, and the Q/DQ pairs of its
  * model.qdq.onnx against those the earlier placement (Q/DQ on every int8 layer's result too) would have.
  *
- *   node --import tsx bench/other-ops.ts [--model builtin|vit|both] [--episodes 60] [--time-limit 6m] [--out bench/out/other-ops]
+ *   node --import tsx bench/other-ops.ts [--model builtin|vit|both] [--episodes 60] [--time-limit 8m] [--out bench/out/other-ops]
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -22,8 +22,8 @@ import { randomInput } from '../test/fixtures/models.ts';
 const args = yargs(hideBin(process.argv))
   .option('model', { choices: ['builtin', 'vit', 'both'], default: 'both' })
   .option('episodes', { type: 'number', default: 60 })
-  .option('time-limit', { type: 'string', default: '6m' })
-  .option('eval-samples', { type: 'number', default: 128 })
+  .option('time-limit', { type: 'string', default: '8m' })
+  .option('eval-samples', { type: 'number', default: 96 })
   .option('calib-samples', { type: 'number', default: 64 })
   .option('analysis-samples', { type: 'number', default: 32 })
   .option('target', { type: 'string', default: 't4' })
@@ -56,6 +56,8 @@ function earlierPairs(policy: PolicyFile, layers: Awaited<ReturnType<typeof runS
 
 const rows: string[] = [];
 for (const s of subjects) {
+  // The sensitivity analysis (minutes on PP-OCR) is run once per model, under fp16, and reused by the fp32 search.
+  let analysis: string | undefined;
   for (const otherOps of ['fp16', 'fp32'] as OtherOpsPrecision[]) {
     const out = join(args.out, `${s.name}-${otherOps}`);
     rmSync(out, { recursive: true, force: true });
@@ -64,8 +66,9 @@ for (const s of subjects) {
       ...(s.model ? { model: s.model, data: s.data, metric: s.metric } : {}),
       out, agent: 'dqn', seed: 0, episodes: args.episodes, 'time-limit': args['time-limit'], target: args.target,
       'eval-samples': args['eval-samples'], 'calib-samples': args['calib-samples'], 'analysis-samples': args['analysis-samples'],
-      'screen-samples': 32, 'other-ops': otherOps, quiet: true,
+      'screen-samples': 32, 'other-ops': otherOps, quiet: true, ...(analysis ? { analysis } : {}),
     }, { quiet: true, log: () => {} });
+    analysis ??= join(out, 'analysis.json');
     const seconds = (performance.now() - t0) / 1000;
     const p = result.policy;
     if (!p) { rows.push(`| ${s.name} | ${otherOps} | no feasible policy | | | | | |`); continue; }

@@ -310,18 +310,10 @@ class TensorGroups {
   }
 }
 
-/**
- * The placement of a policy. `amaxOf` answers the calibrated (or recorded) amax of a tensor; a quantized layer's
- * input without one is a UserError (a policy.json that lacks it), other Q/DQ sites without one are left out.
- */
-export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: AmaxSource): Placement {
-  const { graph, layers } = ctx;
-  const s = structureOf(graph, layers);
-  const other = ctx.otherOps ?? ALL_FP32_OTHER_OPS;
-  const precision = new Map(layers.map((l) => [l.name, policy[l.name]?.precision ?? ('fp32' as Precision)]));
-  const p = (l: Layer) => precision.get(l.name)!;
+type PrecisionOf = (l: Layer) => Precision;
 
-  // Residual Adds that join a quantized layer's kernel.
+/** The residual Adds that join a quantized layer's kernel (the main branch's), and the skip edges they quantize. */
+function residualKernels(layers: readonly Layer[], s: Structure, p: PrecisionOf) {
   const extensionOf = new Map<number, Layer>();
   const kernelOutput = new Map<string, string>();
   const extension = new Map<string, number[]>();
@@ -342,8 +334,11 @@ export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: 
     kernelOutput.set(l.name, r.output);
     skipEdges.push([r.add, 1 - r.input, r.skip]);
   }
+  return { extensionOf, kernelOutput, extension, skipEdges };
+}
 
-  // Node types; data-movement ops are resolved from what they read, below.
+/** Each node's type; data-movement ops (`moves`) get theirs from what they read, in storedTypes. */
+function nodeTypes(graph: Graph, s: Structure, other: OtherOps, p: PrecisionOf, extensionOf: ReadonlyMap<number, Layer>) {
   const nodeType: NodeType[] = [];
   const moves = new Set<number>();
   graph.nodes.forEach((n, i) => {
@@ -359,8 +354,15 @@ export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: 
     const fp16 = other.precision === 'fp16' && FP16_OPS.has(n.opType ?? '') && other.fp32[trtLayerName(n)] === undefined;
     nodeType[i] = fp16 ? 'fp16' : 'fp32';
   });
+  return { nodeType, moves };
+}
 
-  // Q/DQ sites: quantized layers' inputs, residual skips, Concats feeding quantized tensors.
+/**
+ * Q/DQ sites — quantized layers' inputs, residual skips, inputs of Concats that feed quantized tensors — with their
+ * amax (a Concat group shares the largest), and the amax policy.json records.
+ */
+function qdqSites(ctx: PlacementContext, s: Structure, policy: LayerPolicy, p: PrecisionOf, skipEdges: ReadonlyArray<[number, number, string]>, amaxOf: AmaxSource) {
+  const { graph, layers } = ctx;
   const edges = new Map<string, Set<string>>();
   const required = new Set<string>();
   const site = (tensor: string, node: number, input: number) => {
@@ -372,13 +374,10 @@ export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: 
   for (const l of layers) {
     if (!readsInt8(p(l))) continue;
     const c = policy[l.name]?.calibration ?? ctx.defaultCalibration;
-    site(l.input, l.nodeIndex, 0);
-    required.add(l.input);
-    if (!choiceOf.has(l.input)) choiceOf.set(l.input, c);
-    if (!l.weightIsConstant) {
-      site(l.weight, l.nodeIndex, 1);
-      required.add(l.weight);
-      if (!choiceOf.has(l.weight)) choiceOf.set(l.weight, c);
+    for (const [tensor, input] of l.weightIsConstant ? [[l.input, 0] as const] : [[l.input, 0] as const, [l.weight, 1] as const]) {
+      site(tensor, l.nodeIndex, input);
+      required.add(tensor);
+      if (!choiceOf.has(tensor)) choiceOf.set(tensor, c);
     }
   }
   for (const l of layers) {
@@ -398,7 +397,6 @@ export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: 
       for (const t of reached) groups.union(x, t);
     });
   }
-
   const memberAmax = new Map<string, number>();
   const missing: string[] = [];
   for (const t of new Set([...edges.keys(), ...choiceOf.keys()])) {
@@ -422,18 +420,29 @@ export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: 
   const amax: Record<string, number> = {};
   for (const t of memberAmax.keys()) amax[t] = groupAmax.get(groups.find(t))!;
   for (const [t, q] of qdq) amax[t] = q.amax;
+  return { qdq, amax };
+}
 
-  // Stored types, in topological order. A quantized kernel writes FP16 when every float reader computes in FP16.
-  const stored = new Map<string, FloatType>();
-  for (const t of s.activations) if (graph.inputs.some((v) => v.name === t)) stored.set(t, 'fp32');
-  const quantizedEdge = (t: string, node: number, input: number) => qdq.get(t)?.edges.has(edgeKey(node, input)) ?? false;
+/** True where every edge from tensor `t` into node `c` reads it through its Q/DQ. */
+function quantizedInto(qdq: ReadonlyMap<string, QdqSite>, t: string, c: NodeProto, ci: number): boolean {
+  return (c.input ?? []).every((x, k) => x !== t || (qdq.get(t)?.edges.has(edgeKey(ci, k)) ?? false));
+}
+
+interface TypedNodes { nodeType: NodeType[]; moves: ReadonlySet<number> }
+
+/**
+ * The float type each tensor is stored in, in topological order (resolving data-movement nodes' types on the way).
+ * A quantized kernel writes FP16 when every float reader — looking through data movement — computes in FP16.
+ */
+function storedTypes(ctx: PlacementContext, s: Structure, other: OtherOps, p: PrecisionOf, kernelOutput: ReadonlyMap<string, string>, typed: TypedNodes, qdq: ReadonlyMap<string, QdqSite>) {
+  const { graph, layers } = ctx;
+  const { nodeType, moves } = typed;
   const floatReaders = (t: string, seen = new Set<string>()): NodeType[] | 'fp32' => {
     if (s.fp32Bound.has(t)) return 'fp32';
     const out: NodeType[] = [];
     for (const c of graph.consumersOf(t)) {
       const ci = s.nodeIndex.get(c)!;
-      const inputs = (c.input ?? []).map((x, k) => [x, k] as const).filter(([x]) => x === t);
-      if (inputs.every(([, k]) => quantizedEdge(t, ci, k))) continue;
+      if (quantizedInto(qdq, t, c, ci)) continue;
       if (moves.has(ci)) {
         for (const o of c.output ?? []) {
           if (!o || seen.has(o)) continue;
@@ -456,36 +465,53 @@ export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: 
     const readers = floatReaders(t);
     kernelStore.set(t, other.precision === 'fp16' && readers !== 'fp32' && readers.length > 0 && readers.every((r) => r === 'fp16') ? 'fp16' : 'fp32');
   }
+  const stored = new Map<string, FloatType>();
+  for (const t of s.activations) if (graph.inputs.some((v) => v.name === t)) stored.set(t, 'fp32');
   graph.nodes.forEach((n, i) => {
     if (moves.has(i)) {
       const data = n.opType === 'Concat' ? (n.input ?? []) : [(n.input ?? [])[0] ?? ''];
-      const read = data.filter((x) => s.activations.has(x)).map((x) => (quantizedEdge(x, i, (n.input ?? []).indexOf(x)) ? 'fp32' : stored.get(x) ?? 'fp32'));
+      const read = data.filter((x) => s.activations.has(x)).map((x) => (quantizedInto(qdq, x, n, i) ? 'fp32' : stored.get(x) ?? 'fp32'));
       nodeType[i] = read.length > 0 && read.every((r) => r === 'fp16') ? 'fp16' : 'fp32';
     }
-    const type = nodeType[i];
     for (const o of n.output ?? []) {
-      if (!o || !s.activations.has(o)) continue;
-      stored.set(o, kernelStore.get(o) ?? (type === 'fp16' ? 'fp16' : 'fp32'));
+      if (o && s.activations.has(o)) stored.set(o, kernelStore.get(o) ?? (nodeType[i] === 'fp16' ? 'fp16' : 'fp32'));
     }
   });
+  return stored;
+}
 
-  // For pricing: a tensor is written in INT8 when every reader reads it quantized (directly or through data movement).
+/** For pricing: the tensors every reader reads quantized (directly or through data movement): written in INT8. */
+function int8StoredTensors(graph: Graph, s: Structure, moves: ReadonlySet<number>, qdq: ReadonlyMap<string, QdqSite>): Set<string> {
   const int8Stored = new Set<string>();
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     for (const o of graph.nodes[i].output ?? []) {
       if (!o || !s.activations.has(o) || s.fp32Bound.has(o)) continue;
       const readers = graph.consumersOf(o);
-      if (readers.length === 0) continue;
-      const all = readers.every((c) => {
+      const all = readers.length > 0 && readers.every((c) => {
         const ci = s.nodeIndex.get(c)!;
-        const ks = (c.input ?? []).map((x, k) => [x, k] as const).filter(([x]) => x === o);
-        if (ks.every(([, k]) => quantizedEdge(o, ci, k))) return true;
-        return moves.has(ci) && (c.output ?? []).every((co) => !co || int8Stored.has(co));
+        return quantizedInto(qdq, o, c, ci) || (moves.has(ci) && (c.output ?? []).every((co) => !co || int8Stored.has(co)));
       });
       if (all) int8Stored.add(o);
     }
   }
-  return { nodeType, stored, qdq, precision, amax, int8Stored, kernelOutput, extension };
+  return int8Stored;
+}
+
+/**
+ * The placement of a policy. `amaxOf` answers the calibrated (or recorded) amax of a tensor; a quantized layer's
+ * input without one is a UserError (a policy.json that lacks it), other Q/DQ sites without one are left out.
+ */
+export function placePolicy(ctx: PlacementContext, policy: LayerPolicy, amaxOf: AmaxSource): Placement {
+  const s = structureOf(ctx.graph, ctx.layers);
+  const other = ctx.otherOps ?? ALL_FP32_OTHER_OPS;
+  const precision = new Map(ctx.layers.map((l) => [l.name, policy[l.name]?.precision ?? ('fp32' as Precision)]));
+  const p: PrecisionOf = (l) => precision.get(l.name)!;
+  const { extensionOf, kernelOutput, extension, skipEdges } = residualKernels(ctx.layers, s, p);
+  const typed = nodeTypes(ctx.graph, s, other, p, extensionOf);
+  const { qdq, amax } = qdqSites(ctx, s, policy, p, skipEdges, amaxOf);
+  const stored = storedTypes(ctx, s, other, p, kernelOutput, typed, qdq);
+  const int8Stored = int8StoredTensors(ctx.graph, s, typed.moves, qdq);
+  return { nodeType: typed.nodeType, stored, qdq, precision, amax, int8Stored, kernelOutput, extension };
 }
 
 /** What the latency model needs of a placement (src/latency/roofline.ts prices the placed graph with it). */
