@@ -148,9 +148,11 @@ test('PP-OCR, --other-ops fp16: model.qdq.onnx runs the other ops in float16 and
   const { model, placement } = buildQdqModel(m.model, m.graph, m.layers, p16);
   const { types } = checkQdqRules(model, m.graph, m.layers, lp, placement.kernelOutput);
   assert.ok([...types.values()].filter((t) => t === 10).length > 50, 'many float16 tensors');
-  const labels = evalSet.labels as string[];
-  const simScore = charAccuracy(decodeAll(await runModel(buildSimulatedModel(half, lp), evalSet, 8)), labels);
-  const qdqScore = charAccuracy(decodeAll(await runModel(model, evalSet, 8)), labels);
+  // 40 lines keep this test short; bench/export-qdq.ts measures the gap on more.
+  const few: SampleSet = { count: 40, inputs: sliceFeeds(evalSet, 0, 40) };
+  const labels = (evalSet.labels as string[]).slice(0, 40);
+  const simScore = charAccuracy(decodeAll(await runModel(buildSimulatedModel(half, lp), few, 8)), labels);
+  const qdqScore = charAccuracy(decodeAll(await runModel(model, few, 8)), labels);
   assert.ok(simScore > 0.5, `the policy keeps the recognizer working (${simScore})`);
   assert.ok(Math.abs(qdqScore - simScore) <= 0.015, `qdq ${qdqScore} vs simulated ${simScore}`);
 });
