@@ -28,12 +28,23 @@ export interface LayerDecision {
 /** The in-memory policy the simulator, latency models and exports consume: layer name -> decision. */
 export type LayerPolicy = Record<string, LayerDecision>;
 
+/** How the ops outside the quantizable layers compute (`--other-ops`). */
+export type OtherOpsPrecision = 'fp16' | 'fp32';
+
+/** policy.json `otherOps`: their precision and, under fp16, the ops kept in FP32 (TensorRT layer name -> why). */
+export interface OtherOps {
+  precision: OtherOpsPrecision;
+  fp32: Readonly<Record<string, string>>;
+}
+
 /** policy.json, version 1 (DESIGN.md contract). */
 export interface PolicyFile {
   version: 1;
   model: { path: string; sha256: string };
   layers: Array<{ name: string; op: string; precision: Precision; macs: number; calibration?: CalibrationChoice }>;
   calibration: { method: string; amax: Record<string, number> };
+  /** Absent in policies written before --other-ops: everything outside the layers ran in FP32. */
+  otherOps?: OtherOps;
   metrics: { score: number; fp32Score: number; latencyMs: number; fp16LatencyMs: number; target: string; [k: string]: unknown };
   search: { agent: string; seed: number; evaluations: number; seconds: number; [k: string]: unknown };
 }

@@ -88,7 +88,7 @@ test('a model run from a cut gives what the whole model gives', async () => {
   assert.deepEqual(cutOut, wholeOut);
 });
 
-test('an int8 layer output at the cut is kept as int8 and fed to models that dequantize it alike, as float to others', async () => {
+test('a cut tensor an int8 layer reads is fed as the float its producer stores; the models after the cut quantize it inside', async () => {
   const s = await setup(tinyCnn(), [3, 8, 8]);
   const names = s.base.layers.map((l) => l.name);
   const int8 = buildSimulatedModel(s.base, uniformPolicy(names, 'int8'));
@@ -96,10 +96,11 @@ test('an int8 layer output at the cut is kept as int8 and fed to models that deq
   const walker = CutWalker.start(int8, s.data, 10, 4);
   await walker.advance(cutBefore(s.base.graph, pw3.nodeIndex));
   assert.deepEqual(walker.cut, ['r2']);
+  // Q/DQ sit on the reading layer's input (src/quant/placement.ts), after the cut: every model is fed the float r2.
   const same = walker.subgraph(buildSimulatedModel(s.base, { ...uniformPolicy(names, 'int8'), fc: { precision: 'fp32' } }), ['logits']);
-  assert.deepEqual(same.graph!.input!.map((v) => [v.name, v.type!.tensorType!.elemType]), [['r2__int8_pre__quantized', 3]], 'the int8 tensor, dequantized inside');
-  assert.equal(same.graph!.input![0].type!.tensorType!.shape!.dim![0].dimParam, 'r2__int8_pre__quantized:0', 'the batch axis stays symbolic');
-  // The FP32 model has no such DequantizeLinear: it is fed the float values, exactly what the int8 model computes.
+  assert.deepEqual(same.graph!.input!.map((v) => [v.name, v.type!.tensorType!.elemType]), [['r2', 1]]);
+  assert.equal(same.graph!.input![0].type!.tensorType!.shape!.dim![0].dimParam, 'r2:0', 'the batch axis stays symbolic');
+  assert.ok(same.graph!.node!.some((n) => n.opType === 'QuantizeLinear' && n.input![0] === 'r2'), 'pw3 quantizes r2 inside the part after the cut');
   const fp32 = walker.subgraph(s.base.model, ['logits']);
   assert.deepEqual(fp32.graph!.input!.map((v) => [v.name, v.type!.tensorType!.elemType]), [['r2', 1]]);
   const fed: number[] = [];

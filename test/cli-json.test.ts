@@ -96,9 +96,9 @@ describe('--json', { concurrency: 2 }, () => {
     const doc = document(r);
     assert.equal(doc.format, 'trtexec');
     assert.equal(doc.out, null);
-    assert.match(doc.content, /^trtexec --onnx=/);
+    assert.match(doc.content, /^# TensorRT 11.*\ntrtexec --onnx=/);
     // The model's batch dim is symbolic: without a profile trtexec would pick 1 silently; say it.
-    assert.match(doc.content.split('\n')[0], / --shapes=x:1x3x8x8( |$)/);
+    assert.match(doc.content.split('\n')[1], / --shapes=x:1x3x8x8( |$)/);
     assert.deepEqual(doc.warnings, []);
   });
 });

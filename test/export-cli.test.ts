@@ -23,14 +23,20 @@ before(async () => {
   writeFileSync(policyPath, JSON.stringify({ ...fx.policy, model: { path: modelPath, sha256: fx.sha256 } }));
 });
 
-test('trtmix export --format trtexec prints the command on stdout', () => {
+test('trtmix export --format trtexec prints a command per TensorRT generation on stdout', () => {
   const r = trtmix('export', policyPath, '--model', modelPath, '--format', 'trtexec');
   assert.equal(r.status, 0, r.stderr);
-  const [line, verify] = r.stdout.split('\n');
+  const lines = r.stdout.split('\n');
+  const commands = lines.filter((l) => l.startsWith('trtexec '));
+  assert.equal(commands.length, 3, r.stdout);
+  assert.ok(lines[0].startsWith('# TensorRT 11'));
+  assert.ok(commands[0].startsWith('trtexec --onnx=model.qdq.onnx'), 'TensorRT 11 builds the QDQ model');
+  assert.ok(commands[1].startsWith('trtexec --onnx=model.qdq.onnx --stronglyTyped'));
+  const line = commands[2];
   assert.ok(line.startsWith(`trtexec --onnx=${modelPath} --fp16 --int8 --precisionConstraints=obey`));
   assert.match(line, /--layerPrecisions=conv1:int8,conv10:int8,/);
   assert.match(line, /--calib=calibration\.cache/);
-  assert.ok(verify.startsWith('# trtexec'));
+  assert.ok(lines.some((l) => l.startsWith('# trtexec --onnx=model.qdq.onnx') && l.includes('--exportProfile')));
   assert.match(r.stderr, /write it with: trtmix export .* --format calib-cache/);
 });
 

@@ -23,6 +23,9 @@ import { sha256Hex } from '../src/export/policy-file.ts';
 import { charAccuracy, decodeAll } from '../experiments/ppocr/char-accuracy.mjs';
 import { loadRecExample } from '../experiments/ppocr/dataset.ts';
 import { checkQdqRules } from './export-qdq-rules.ts';
+import { buildQdqModel } from '../src/export/qdq-onnx.ts';
+import { TRT_GENERATION_LABELS } from '../src/export/trtexec.ts';
+import { autocastTensors, classifyOtherOps, collectRanges } from '../src/quant/autocast.ts';
 
 const CALIB = 8;
 const EVAL = 100;
@@ -43,6 +46,12 @@ function flagValue(words: string[], flag: string): string {
   const w = words.find((x) => x.startsWith(`${flag}=`));
   assert.ok(w, `${flag} missing`);
   return w.slice(flag.length + 1);
+}
+
+/** The TensorRT 8.4-10.x (implicit quantization) command of trtexec.txt / polygraphy.txt. */
+function implicitLine(text: string): string {
+  const lines = text.split('\n');
+  return lines[lines.indexOf(`# ${TRT_GENERATION_LABELS.implicit}`) + 1];
 }
 
 /** trtexec's parsing: split on ',', then at the last ':', quotes removed; only known types. */
@@ -80,8 +89,7 @@ before(async () => {
 });
 
 test('PP-OCR: the trtexec line parses like trtexec and names only layers of the model', () => {
-  const [line] = readFileSync(join(dir, 'trtexec.txt'), 'utf8').split('\n');
-  const words = shellWords(line);
+  const words = shellWords(implicitLine(readFileSync(join(dir, 'trtexec.txt'), 'utf8')));
   const precisions = parseSpec(flagValue(words, '--layerPrecisions'));
   const outputTypes = parseSpec(flagValue(words, '--layerOutputTypes'));
   for (const name of [...precisions.keys(), ...outputTypes.keys()]) assert.ok(layerNames.has(name), `${name} is not a layer of the model`);
@@ -92,8 +100,7 @@ test('PP-OCR: the trtexec line parses like trtexec and names only layers of the 
 });
 
 test('PP-OCR: build_engine.py and polygraphy.txt name the trtexec line\'s layers with the same types', () => {
-  const [line] = readFileSync(join(dir, 'trtexec.txt'), 'utf8').split('\n');
-  const words = shellWords(line);
+  const words = shellWords(implicitLine(readFileSync(join(dir, 'trtexec.txt'), 'utf8')));
   const precisions = parseSpec(flagValue(words, '--layerPrecisions'));
   const outputTypes = parseSpec(flagValue(words, '--layerOutputTypes'));
   const script = join(dir, 'build_engine.py');
@@ -101,7 +108,7 @@ test('PP-OCR: build_engine.py and polygraphy.txt name the trtexec line\'s layers
   const printed = JSON.parse(execFileSync('python3', [script, '--print-plan'], { encoding: 'utf8' }));
   assert.deepEqual(new Map(Object.entries(printed.layerPrecisions)), precisions);
   assert.deepEqual(new Map(Object.entries(printed.layerOutputTypes)), outputTypes);
-  const poly = shellWords(readFileSync(join(dir, 'polygraphy.txt'), 'utf8').split('\n')[0]);
+  const poly = shellWords(implicitLine(readFileSync(join(dir, 'polygraphy.txt'), 'utf8')));
   const pairs = poly.slice(poly.indexOf('--layer-precisions') + 1, poly.indexOf('-o'));
   const dtype: Record<string, string> = { float32: 'fp32', float16: 'fp16', int8: 'int8' };
   assert.deepEqual(new Map(pairs.map((p) => [p.slice(0, p.lastIndexOf(':')), dtype[p.slice(p.lastIndexOf(':') + 1)]])), precisions);
@@ -114,7 +121,10 @@ test('PP-OCR: calibration.cache holds amax/127 of every tensor int8 layers read 
   const reluOutputs = new Map(m.layers.filter((l) => lp[l.name].precision === 'int8' && ['relu', 'relu6', 'clip'].includes(l.activation ?? '') && m.graph.producer.get(l.fusedOutput)!.input![0] === l.output)
     .map((l) => [l.output, l.fusedOutput]));
   assert.ok(reluOutputs.size > 0, 'the example has Conv + ReLU layers in int8');
-  assert.deepEqual([...cache.scales.keys()].sort(), [...Object.keys(policy.calibration.amax), ...reluOutputs.keys()].sort());
+  // Every tensor a quantized layer reads is in the cache; results only where their readers read them in int8.
+  const recorded = new Set([...Object.keys(policy.calibration.amax), ...reluOutputs.keys()]);
+  for (const t of cache.scales.keys()) assert.ok(recorded.has(t), `${t} is not a recorded tensor`);
+  for (const l of m.layers) if (lp[l.name].precision === 'int8' || lp[l.name].precision === 'mixed') assert.ok(cache.scales.has(l.input), `${l.name}'s input ${l.input}`);
   for (const [tensor, scale] of cache.scales) {
     assert.equal(scale, Math.fround(policy.calibration.amax[reluOutputs.get(tensor) ?? tensor] / 127), tensor);
   }
@@ -126,6 +136,23 @@ test('PP-OCR: model.qdq.onnx obeys the Q/DQ rules, runs in onnxruntime and score
   const labels = evalSet.labels as string[];
   const simScore = charAccuracy(decodeAll(await runModel(buildSimulatedModel(base, lp), evalSet, 8)), labels);
   const qdqScore = charAccuracy(decodeAll(await runModel(qdq, evalSet, 8)), labels);
+  assert.ok(simScore > 0.5, `the policy keeps the recognizer working (${simScore})`);
+  assert.ok(Math.abs(qdqScore - simScore) <= 0.015, `qdq ${qdqScore} vs simulated ${simScore}`);
+});
+
+test('PP-OCR, --other-ops fp16: model.qdq.onnx runs the other ops in float16 and scores like the simulation (within 0.015)', async () => {
+  const rec = loadRecExample({ limit: CALIB });
+  const ranges = await collectRanges(m.model, autocastTensors(m.graph, m.layers), CALIB, (s, e) => sliceFeeds({ count: CALIB, inputs: rec.inputs }, s, e));
+  const half: SimulationBase = { ...base, otherOps: classifyOtherOps('fp16', m.graph, m.layers, ranges) };
+  const p16: PolicyFile = { ...policy, calibration: { method: 'percentile', amax: resolveAmax(half, lp) }, otherOps: half.otherOps };
+  const { model, placement } = buildQdqModel(m.model, m.graph, m.layers, p16);
+  const { types } = checkQdqRules(model, m.graph, m.layers, lp, placement.kernelOutput);
+  assert.ok([...types.values()].filter((t) => t === 10).length > 50, 'many float16 tensors');
+  // 40 lines keep this test short; bench/export-qdq.ts measures the gap on more.
+  const few: SampleSet = { count: 40, inputs: sliceFeeds(evalSet, 0, 40) };
+  const labels = (evalSet.labels as string[]).slice(0, 40);
+  const simScore = charAccuracy(decodeAll(await runModel(buildSimulatedModel(half, lp), few, 8)), labels);
+  const qdqScore = charAccuracy(decodeAll(await runModel(model, few, 8)), labels);
   assert.ok(simScore > 0.5, `the policy keeps the recognizer working (${simScore})`);
   assert.ok(Math.abs(qdqScore - simScore) <= 0.015, `qdq ${qdqScore} vs simulated ${simScore}`);
 });

@@ -27,13 +27,14 @@ before(async () => {
   const rng = seedrandom('replay-ppocr');
   const lp: LayerPolicy = Object.fromEntries(layers.map((l) => [l.name, { precision: DEFAULT_ACTIONS[Math.floor(rng() * DEFAULT_ACTIONS.length)] }]));
   const { score } = await exp.evaluator.evaluate(lp);
-  const latency = await createLatencyModel('orin-agx', layers, { model: exp.loaded.model, graph: exp.loaded.graph, inputShapes: exp.loaded.inputShapes });
+  const latency = await createLatencyModel('orin-agx', layers, { model: exp.loaded.model, graph: exp.loaded.graph, inputShapes: exp.loaded.inputShapes, simulation: exp.base });
   const names = layers.map((l) => l.name);
   policy = {
     version: 1,
     model: { path: exp.loaded.path, sha256: sha256Hex(readFileSync(exp.loaded.path)) },
     layers: layers.map((l) => ({ name: l.name, op: l.op, precision: lp[l.name].precision, macs: l.macs })),
     calibration: { method: 'percentile', amax: resolveAmax(exp.base, lp) },
+    otherOps: exp.base.otherOps,
     metrics: {
       score, fp32Score: exp.evaluator.fp32Score, latencyMs: (await latency.estimate(lp)).totalMs,
       fp16LatencyMs: (await latency.estimate(uniformPolicy(names, 'fp16'))).totalMs, target: 'orin-agx',

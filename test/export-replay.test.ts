@@ -48,13 +48,14 @@ before(async () => {
   };
   const evaluator = exp.evaluator;
   const { score } = await evaluator.evaluate(lp);
-  const latency = await createLatencyModel('t4', fx.layers, { model: fx.model, graph: fx.graph, inputShapes: { x: [1, 3, 8, 8] } });
+  const latency = await createLatencyModel('t4', exp.loaded.layers, { model: exp.loaded.model, graph: exp.loaded.graph, inputShapes: { x: [1, 3, 8, 8] }, simulation: base });
   const names = fx.layers.map((l) => l.name);
   policy = {
     version: 1,
     model: { path: modelPath, sha256: fx.sha256 },
     layers: fx.layers.map((l) => ({ name: l.name, op: l.op, precision: lp[l.name].precision, macs: l.macs, ...(lp[l.name].calibration ? { calibration: lp[l.name].calibration } : {}) })),
     calibration: { method: 'max', amax: resolveAmax(base, lp) },
+    otherOps: base.otherOps,
     metrics: {
       score, fp32Score: evaluator.fp32Score, latencyMs: (await latency.estimate(lp)).totalMs,
       fp16LatencyMs: (await latency.estimate(uniformPolicy(names, 'fp16'))).totalMs, target: 't4',
@@ -95,7 +96,7 @@ test('on other data, replay reports score, FP32 score, drop, latency and the per
   assert.match(r.stderr, /not the data the search scored/);
   const text = trtmix('replay', policyPath, '--model', modelPath, '--data', other);
   assert.equal(text.status, 0, text.stderr);
-  assert.match(text.stdout, /cosine 0\.\d{4} \[0\.\d{4}, [01]\.\d{4}\]\s+FP32 1\.0000\s+drop 0\.\d{4} \(-?\d+\.\d\d % \[/);
+  assert.match(text.stdout, /cosine [01]\.\d{4} \[[01]\.\d{4}, [01]\.\d{4}\]\s+FP32 1\.0000\s+drop -?[01]\.\d{4} \(-?\d+\.\d\d % \[/);
   assert.ok(out.ci95[0] <= out.score && out.score <= out.ci95[1], 'the 95 % interval holds the score');
   assert.match(text.stdout, /block:conv\s+Conv\s+fp16/);
 });

@@ -13,6 +13,7 @@ import { decodeModel } from '../src/onnx/model.ts';
 import { runModel } from '../src/quant/evaluator.ts';
 import { charAccuracy, decodeAll } from '../experiments/ppocr/char-accuracy.mjs';
 import { checkQdqRules } from './export-qdq-rules.ts';
+import { buildQdqModel } from '../src/export/qdq-onnx.ts';
 import type { LayerPolicy } from '../src/policy.ts';
 
 /** The tolerance held for policies with fp16 layers (see test/export-qdq.test.ts); all-int8 is bit-identical. */
@@ -31,7 +32,8 @@ test('model.qdq.onnx of a search on the built-in example: Q/DQ rules and the rec
   const exp = result.setup.exp;
   const qdq = decodeModel(readFileSync(join(out, 'model.qdq.onnx')));
   const lp: LayerPolicy = Object.fromEntries(policy.layers.map((l) => [l.name, { precision: l.precision }]));
-  checkQdqRules(qdq, exp.loaded.graph, exp.loaded.layers, lp);
+  const { placement } = buildQdqModel(exp.loaded.model, exp.loaded.graph, exp.loaded.layers, policy);
+  checkQdqRules(qdq, exp.loaded.graph, exp.loaded.layers, lp, placement.kernelOutput);
   const outputs = await runModel(qdq, exp.split.eval, 16);
   const score = charAccuracy(decodeAll(outputs), exp.split.eval.labels as string[]);
   assert.ok(Math.abs(score - policy.metrics.score) <= SCORE_TOLERANCE, `qdq ${score} vs simulated ${policy.metrics.score}`);

@@ -9,8 +9,11 @@ import type { NodeProto } from '../src/onnx/model.ts';
 import { UserError } from '../src/errors.ts';
 import {
   buildPrecisionPlan, trtexecCommand, polygraphyCommand, calibrationCache, parseCalibrationCache, trtVersionCode,
-  scaleHex, hexScale, renderExport, writeExports, EXPORT_FILE_NAMES, type ExportInputs, type PrecisionPlan, type PlanLayer,
+  scaleHex, hexScale, renderExport, writeExports, EXPORT_FILE_NAMES, type ExportInputs, type PrecisionPlan,
 } from '../src/export/index.ts';
+import { REMOVED_IN_TRT11, TRT_GENERATION_LABELS } from '../src/export/trtexec.ts';
+import { discoverLayers } from '../src/onnx/layers.ts';
+import { makeModel, randomTensor, valueInfo } from './fixtures/models.ts';
 import { exportFixture, type ExportFixture } from './export-fixture.ts';
 
 let fx: ExportFixture;
@@ -60,6 +63,15 @@ function trtexecFlags(words: string[]): Map<string, string | undefined> {
   return flags;
 }
 
+/** The command under the label of a TensorRT generation in trtexec.txt / polygraphy.txt. */
+function commandFor(text: string, generation: keyof typeof TRT_GENERATION_LABELS): string {
+  const lines = text.split('\n');
+  const at = lines.indexOf(`# ${TRT_GENERATION_LABELS[generation]}`);
+  assert.ok(at >= 0, `no ${generation} label in\n${text}`);
+  return lines[at + 1];
+}
+const implicitLine = (text: string) => commandFor(text, 'implicit');
+
 /** trtexec (TensorRT 10) matchStringWithOneWildcard. */
 function matchesPattern(pattern: string, target: string): boolean {
   const star = pattern.indexOf('*');
@@ -68,12 +80,28 @@ function matchesPattern(pattern: string, target: string): boolean {
   return target.length >= pre.length + post.length && target.startsWith(pre) && target.endsWith(post);
 }
 
-test('the trtexec line survives the shell, has one =-value per flag, and parses like trtexec; every name is a model layer', () => {
-  const { text, argv } = trtexecCommand(plan, { modelPath: inputs.model.path, calibPath: 'out dir/calibration.cache' });
-  const [line, verify, end] = text.split('\n');
-  assert.equal(end, '');
+test('trtexec.txt: one labelled command per TensorRT generation; the TensorRT 11 one names no removed flag', () => {
+  const { text, explicit, stronglyTyped } = trtexecCommand(plan, { modelPath: 'm.onnx', qdqPath: 'out dir/model.qdq.onnx', enginePath: 'out dir/model.engine', shapes: { x: [1, 3, 8, 8] } });
+  const trt11 = shellWords(commandFor(text, 'trt11'));
+  assert.deepEqual(trt11, explicit.slice(1));
+  assert.deepEqual(trt11, ['--onnx=out dir/model.qdq.onnx', '--shapes=x:1x3x8x8', '--saveEngine=out dir/model.engine']);
+  for (const w of trt11) assert.ok(!REMOVED_IN_TRT11.includes(w.split('=')[0]), `${w}: removed in TensorRT 11`);
+  assert.deepEqual(shellWords(commandFor(text, 'trt10')), stronglyTyped.slice(1));
+  assert.ok(stronglyTyped.includes('--stronglyTyped') && stronglyTyped.includes('--onnx=out dir/model.qdq.onnx'));
+  assert.equal(trtexecFlags(shellWords(implicitLine(text))).get('--onnx'), 'm.onnx', 'the implicit form builds the original model');
+  const verify = text.split('\n').filter((l) => l.startsWith('# trtexec '));
+  assert.equal(verify.length, 1);
+  const verifyFlags = trtexecFlags(shellWords(verify[0].slice(2)));
+  assert.equal(verifyFlags.get('--profilingVerbosity'), 'detailed');
+  assert.ok(verifyFlags.get('--exportLayerInfo') && verifyFlags.get('--exportProfile'));
+  assert.ok(text.endsWith('\n'));
+});
+
+test('the implicit trtexec line survives the shell, has one =-value per flag, and parses like trtexec; every name is a model layer', () => {
+  const { text, implicit } = trtexecCommand(plan, { modelPath: inputs.model.path, calibPath: 'out dir/calibration.cache' });
+  const line = implicitLine(text);
   const words = shellWords(line);
-  assert.deepEqual(words, argv.slice(1), 'the shell must hand trtexec exactly the intended arguments');
+  assert.deepEqual(words, implicit!.slice(1), 'the shell must hand trtexec exactly the intended arguments');
   const flags = trtexecFlags(words);
   assert.equal(flags.get('--onnx'), 'models/export test.onnx');
   assert.ok(flags.has('--fp16') && flags.has('--int8'));
@@ -84,24 +112,19 @@ test('the trtexec line survives the shell, has one =-value per flag, and parses 
   for (const name of [...precisions.keys(), ...outputTypes.keys()]) assert.ok(layerNames.has(name), `${name} is not a layer of the model`);
   assert.match(line, /'block:conv':fp16/, "a name with ':' is written 'name':type");
   assert.doesNotMatch(line, /'conv1'/, 'names that need no quoting are not quoted');
-
-  assert.ok(verify.startsWith('# '), 'the verification line is commented');
-  const verifyFlags = trtexecFlags(shellWords(verify.slice(2)));
-  assert.equal(verifyFlags.get('--profilingVerbosity'), 'detailed');
-  assert.ok(verifyFlags.get('--exportLayerInfo') && verifyFlags.get('--exportProfile'));
-  assert.equal(verifyFlags.get('--layerPrecisions'), flags.get('--layerPrecisions'));
 });
 
-test('trtexec follows the action table; fused nodes carry the type handed onward', () => {
-  const flags = trtexecFlags(shellWords(trtexecCommand(plan, { modelPath: 'm.onnx' }).text.split('\n')[0]));
+test('trtexec follows the action table and the placement; fused nodes carry the type handed onward', () => {
+  const flags = trtexecFlags(shellWords(implicitLine(trtexecCommand(plan, { modelPath: 'm.onnx' }).text)));
   const precisions = parseTrtexecSpec(flags.get('--layerPrecisions')!);
   const outputTypes = parseTrtexecSpec(flags.get('--layerOutputTypes')!);
-  // int8: int8 + int8; mixed: int8 + fp16; fp16: fp16 + fp16.
+  // int8: int8 in, and int8 out where its readers quantize it (conv1 -> conv10); mixed: int8 + fp16; fp16: fp16 + fp16.
   assert.deepEqual([precisions.get('conv1'), outputTypes.get('conv1')], ['int8', 'int8']);
   assert.deepEqual([precisions.get('conv10'), outputTypes.get('conv10')], ['int8', 'fp16']);
   assert.deepEqual([precisions.get('block:conv'), outputTypes.get('block:conv')], ['fp16', 'fp16']);
-  assert.deepEqual([precisions.get('fc'), outputTypes.get('fc')], ['int8', 'int8']);
-  assert.deepEqual([precisions.get('gram'), outputTypes.get('gram')], ['int8', 'int8']);
+  // fc and gram write the model's outputs: no reader quantizes them, they leave the engine as float32.
+  assert.deepEqual([precisions.get('fc'), outputTypes.get('fc')], ['int8', 'fp32']);
+  assert.deepEqual([precisions.get('gram'), outputTypes.get('gram')], ['int8', 'fp32']);
   // The tensor the next layer reads is the fused group's output: its writer gets the type.
   assert.equal(outputTypes.get('relu1'), 'int8');
   assert.equal(outputTypes.get('node_of_hs10'), 'fp16');
@@ -114,7 +137,7 @@ test('trtexec follows the action table; fused nodes carry the type handed onward
 test('fp16 and fp32 layers pin every fused node, so an fp32-protected layer keeps its activation in fp32', async () => {
   const f = await exportFixture({ conv1: 'fp32', conv10: 'fp16', 'block:conv': 'int8', fc: 'mixed', gram: 'fp16' });
   const p = buildPrecisionPlan(f.policy, f.layers, f.graph);
-  const flags = trtexecFlags(shellWords(trtexecCommand(p, { modelPath: 'm.onnx' }).text.split('\n')[0]));
+  const flags = trtexecFlags(shellWords(implicitLine(trtexecCommand(p, { modelPath: 'm.onnx' }).text)));
   const precisions = parseTrtexecSpec(flags.get('--layerPrecisions')!);
   const outputTypes = parseTrtexecSpec(flags.get('--layerOutputTypes')!);
   assert.deepEqual([precisions.get('relu1'), outputTypes.get('relu1')], ['fp32', 'fp32']);
@@ -126,7 +149,7 @@ test('fp16 and fp32 layers pin every fused node, so an fp32-protected layer keep
 
 test('--wildcard writes patterns that cover a node and its parser-made _<N> layers, never another node', () => {
   const cmd = trtexecCommand(plan, { modelPath: 'm.onnx', wildcard: true });
-  const flags = trtexecFlags(shellWords(cmd.text.split('\n')[0]));
+  const flags = trtexecFlags(shellWords(implicitLine(cmd.text)));
   const precisions = parseTrtexecSpec(flags.get('--layerPrecisions')!);
   assert.equal(precisions.get('conv10*'), 'int8');
   assert.equal(precisions.get('fc*'), 'int8');
@@ -145,20 +168,19 @@ test('--wildcard writes patterns that cover a node and its parser-made _<N> laye
   }
 });
 
-test('a name with , or \' cannot be written for trtexec: refused with a pointer to build_engine.py and polygraphy.txt', () => {
+test('a name with , or \' cannot be written for trtexec: the implicit line is left out with a pointer to build_engine.py and polygraphy.txt', async () => {
   for (const bad of ['conv,1', "conv'1"]) {
-    const node: NodeProto = { name: bad, opType: 'Conv', input: ['x', 'w'], output: ['y'] };
-    const layer: PlanLayer = { name: bad, op: 'Conv', input: 'x', weight: 'w', weightIsConstant: true, output: 'y', fusedOutput: 'y' };
-    const p = buildPrecisionPlan({ layers: [{ name: bad, op: 'Conv', precision: 'fp16', macs: 1 }], calibration: { method: 'max', amax: {} } }, [layer], { nodes: [node] });
-    assert.throws(() => trtexecCommand(p, { modelPath: 'm.onnx' }), (e: unknown) => {
-      assert.ok(e instanceof UserError);
-      assert.match(e.message, /build_engine\.py/);
-      assert.match(e.message, /polygraphy\.txt/);
-      return true;
-    });
+    const model = makeModel([{ name: bad, opType: 'Conv', input: ['x', 'w'], output: ['y'] }], [valueInfo('x', [1, 16, 4, 4])], [valueInfo('y', [1, 16, 4, 4])], [randomTensor('w', [16, 16, 1, 1], 'bad-w')]);
+    const { graph, layers } = await discoverLayers(model);
+    const p = buildPrecisionPlan({ layers: [{ name: bad, op: 'Conv', precision: 'fp16', macs: 1 }], calibration: { method: 'max', amax: {} } }, layers, graph);
+    const cmd = trtexecCommand(p, { modelPath: 'm.onnx' });
+    assert.equal(cmd.implicit, undefined);
+    assert.match(implicitLine(cmd.text), /^# not expressible: .*build_engine\.py.*polygraphy\.txt/);
+    assert.ok(cmd.warnings.some((w) => /implicit/.test(w) && /build_engine\.py/.test(w)));
+    assert.deepEqual(cmd.explicit, ['trtexec', '--onnx=model.qdq.onnx'], 'the explicit commands do not need layer names');
     // The other formats can express it.
     const poly = polygraphyCommand(p, { modelPath: 'm.onnx' });
-    const words = shellWords(poly.text.split('\n')[0]);
+    const words = shellWords(implicitLine(poly.text));
     assert.equal(words[words.indexOf('--layer-precisions') + 1], `${bad}:float16`);
   }
 });
@@ -178,9 +200,10 @@ test('calibration.cache: TensorRT header, and every hex is the float32 bits of a
     assert.ok(expected !== undefined, `${tensor} has no amax in the policy`);
     assert.equal(bits, Math.fround(expected / 127), tensor);
   }
-  // Every tensor an int8 layer reads or writes: inputs of int8/mixed layers, the activation operand of the
-  // MatMul, fused outputs of int8 layers, and conv1's own output (ReLU: the post-activation amax is exact).
-  assert.deepEqual([...cache.scales.keys()].sort(), ['c1', 'f', 'gram_out', 'logits', 'r1', 't', 'tt', 'x'].sort());
+  // Every tensor read or written as int8: inputs of int8/mixed layers, the activation operand of the MatMul, and
+  // conv1's result (read by conv10 in int8) with its own output (ReLU: the post-activation amax is exact). The
+  // model outputs fc and gram write are float.
+  assert.deepEqual([...cache.scales.keys()].sort(), ['c1', 'f', 'r1', 't', 'tt', 'x'].sort());
   assert.equal(scaleHex(127), '3f800000');
   assert.equal(hexScale('3f800000'), 1);
   assert.equal(renderExport('calib-cache', inputs, { trtVersion: '10.3.0' }).content.split('\n')[0], 'TRT-100300-EntropyCalibration2');
@@ -204,7 +227,7 @@ test('build_engine.py is valid Python 3 and its plan names the trtexec line\'s l
   writeFileSync(script, renderExport('trt-python', inputs).content);
   execFileSync('python3', ['-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', script]);
   const printed = JSON.parse(execFileSync('python3', [script, '--print-plan'], { encoding: 'utf8' }));
-  const flags = trtexecFlags(shellWords(renderExport('trtexec', inputs).content.split('\n')[0]));
+  const flags = trtexecFlags(shellWords(implicitLine(renderExport('trtexec', inputs).content)));
   assert.deepEqual(new Map(Object.entries(printed.layerPrecisions)), parseTrtexecSpec(flags.get('--layerPrecisions')!));
   assert.deepEqual(new Map(Object.entries(printed.layerOutputTypes)), parseTrtexecSpec(flags.get('--layerOutputTypes')!));
   assert.deepEqual(printed.amax, Object.fromEntries(plan.amax));
@@ -214,7 +237,7 @@ test('build_engine.py is valid Python 3 and its plan names the trtexec line\'s l
 // build_engine.py touches and records what the script sets, so the script's own logic runs for real.
 const FAKE_TENSORRT = `
 import json, os
-__version__ = "8.6.1"
+__version__ = os.environ.get("FAKE_TRT_VERSION", "8.6.1")
 class _T:
     def __init__(self, n): self.n = n
     def __repr__(self): return self.n
@@ -226,7 +249,7 @@ class Logger:
     WARNING = 2
     def __init__(self, level): pass
 class NetworkDefinitionCreationFlag:
-    EXPLICIT_BATCH = 0
+    EXPLICIT_BATCH, STRONGLY_TYPED = 0, 5
 class BuilderFlag:
     FP16, INT8, OBEY_PRECISION_CONSTRAINTS = "FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"
 class Tensor:
@@ -258,6 +281,7 @@ class OnnxParser:
     num_errors = 0
     def __init__(self, network, logger): self.network = network
     def parse_from_file(self, path):
+        self.network.parsed = os.path.basename(path)
         desc = json.load(open(path))
         self.network.inputs = [Tensor(i["name"], float32, i["shape"]) for i in desc["inputs"]]
         for l in desc["layers"]:
@@ -284,7 +308,7 @@ class Builder:
         for t in network.inputs:
             if t.range is not None: tensors[t.name] = t.range
         record = {
-            "networkFlags": network.flags, "flags": config.flags, "profiles": config.profiles, "ranges": tensors,
+            "parsed": network.parsed, "networkFlags": network.flags, "flags": config.flags, "profiles": config.profiles, "ranges": tensors,
             "layers": dict((l.name, {"precision": repr(l.precision) if l.precision else None,
                                      "outputTypes": dict((str(k), repr(v)) for k, v in l.output_types.items())}) for l in network.layers),
         }
@@ -332,7 +356,7 @@ test('build_engine.py drives TensorRT\'s Python API: node and _<N> layers, outpu
   assert.deepEqual(r.layers['block:conv'], { precision: 'fp16', outputTypes: { 0: 'fp16' } });
   // Both layers of the Gemm compute in int8; the output type lands on the one writing the ONNX output.
   assert.deepEqual(r.layers.fc, { precision: 'int8', outputTypes: {} });
-  assert.deepEqual(r.layers.fc_3, { precision: 'int8', outputTypes: { 0: 'int8' } });
+  assert.deepEqual(r.layers.fc_3, { precision: 'int8', outputTypes: { 0: 'fp32' } });
   assert.deepEqual(r.layers.wfc, { precision: null, outputTypes: {} }, 'constants keep their type');
   assert.deepEqual(r.layers.tokens_shape, { precision: null, outputTypes: {} });
   for (const [tensor, value] of plan.amax) {
@@ -341,9 +365,42 @@ test('build_engine.py drives TensorRT\'s Python API: node and _<N> layers, outpu
   }
 });
 
-test('polygraphy.txt: one name:dtype per argument, the same layers and precisions as the trtexec line', () => {
+test('build_engine.py per TensorRT generation: 11 builds model.qdq.onnx with no precision flags, 10.x --explicit strongly typed, --implicit refused on 11', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trtmix-export-'));
+  mkdirSync(join(dir, 'fake', 'tensorrt'), { recursive: true });
+  writeFileSync(join(dir, 'fake', 'tensorrt', '__init__.py'), FAKE_TENSORRT);
+  const script = join(dir, 'build_engine.py');
+  writeFileSync(script, renderExport('trt-python', inputs, { qdqPath: 'model.qdq.onnx' }).content);
+  // The stand-in parser reads a network description; as model.qdq.onnx beside the script it stands for the QDQ model.
+  writeFileSync(join(dir, 'model.qdq.onnx'), JSON.stringify({ inputs: [{ name: 'x', shape: [-1, 3, 8, 8] }], layers: [{ name: 'conv1', outputs: [{ name: 'c1' }] }] }));
+  const record = join(dir, 'record.json');
+  const build = (version: string, ...args: string[]) => spawnSync('python3', [script, '--engine', join(dir, 'out.engine'), ...args], {
+    encoding: 'utf8', env: { ...process.env, PYTHONPATH: join(dir, 'fake'), FAKE_TRT_RECORD: record, FAKE_TRT_VERSION: version },
+  });
+  for (const [version, args, flags] of [['11.0.0', [], 0], ['10.8.0', ['--explicit'], 1 << 5]] as const) {
+    const run = build(version, ...args);
+    assert.equal(run.status, 0, run.stderr);
+    const r = JSON.parse(readFileSync(record, 'utf8'));
+    assert.equal(r.parsed, 'model.qdq.onnx', `${version}: builds the QDQ model`);
+    assert.equal(r.networkFlags, flags, `${version}: strongly typed (a flag before 11, the only mode in 11)`);
+    assert.deepEqual(r.flags, [], `${version}: no precision builder flags`);
+    assert.deepEqual(r.ranges, {}, `${version}: no dynamic ranges`);
+    assert.deepEqual(r.layers.conv1, { precision: null, outputTypes: {} });
+    assert.deepEqual(r.profiles, [{ x: [[1, 3, 8, 8], [1, 3, 8, 8], [1, 3, 8, 8]] }]);
+  }
+  const refused = build('11.0.0', '--implicit');
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /removed implicit quantization/);
+});
+
+test('polygraphy.txt: TensorRT 11 and 10.x build model.qdq.onnx without precision flags; the implicit line has one name:dtype per argument, as trtexec\'s', () => {
   const text = renderExport('polygraphy', inputs).content;
-  const words = shellWords(text.split('\n')[0]);
+  const trt11 = shellWords(commandFor(text, 'trt11'));
+  const shapes = ['--trt-min-shapes', 'x:[1,3,8,8]', '--trt-opt-shapes', 'x:[1,3,8,8]', '--trt-max-shapes', 'x:[1,3,8,8]'];
+  assert.deepEqual(trt11, ['convert', 'model.qdq.onnx', ...shapes, '-o', 'model.engine']);
+  assert.ok(!trt11.includes('--int8') && !trt11.includes('--fp16'));
+  assert.deepEqual(shellWords(commandFor(text, 'trt10')), ['convert', 'model.qdq.onnx', '--strongly-typed', ...shapes, '-o', 'model.engine']);
+  const words = shellWords(implicitLine(text));
   assert.deepEqual(words.slice(0, 2), ['convert', 'models/export test.onnx']);
   assert.ok(words.includes('--fp16') && words.includes('--int8'));
   assert.equal(words[words.indexOf('--precision-constraints') + 1], 'obey');
@@ -355,7 +412,7 @@ test('polygraphy.txt: one name:dtype per argument, the same layers and precision
     const at = w.lastIndexOf(':');
     return [w.slice(0, at), dtype[w.slice(at + 1)]] as [string, string];
   }));
-  const flags = trtexecFlags(shellWords(renderExport('trtexec', inputs).content.split('\n')[0]));
+  const flags = trtexecFlags(shellWords(implicitLine(renderExport('trtexec', inputs).content)));
   assert.deepEqual(pairs, parseTrtexecSpec(flags.get('--layerPrecisions')!));
   const script = text.split('\n').find((l) => l.includes('trt-network-script'))!;
   const scriptWords = shellWords(script.replace(/^# /, ''));
@@ -376,7 +433,7 @@ test('writeExports fills a folder with every format, each written atomically (no
   const { files } = writeExports(dir, inputs);
   assert.deepEqual(readdirSync(dir).sort(), Object.values(EXPORT_FILE_NAMES).sort());
   assert.equal(files.length, Object.keys(EXPORT_FILE_NAMES).length);
-  const flags = trtexecFlags(shellWords(readFileSync(join(dir, 'trtexec.txt'), 'utf8').split('\n')[0]));
+  const flags = trtexecFlags(shellWords(implicitLine(readFileSync(join(dir, 'trtexec.txt'), 'utf8'))));
   assert.equal(flags.get('--calib'), join(dir, 'calibration.cache'), 'the command points at the folder\'s own cache');
   assert.equal(flags.get('--saveEngine'), join(dir, 'model.engine'));
 });

@@ -8,7 +8,7 @@ import { writeNpy } from '../src/data/npy.ts';
 import { runSearch } from '../src/search/run.ts';
 import { buildQdqModel } from '../src/export/qdq-onnx.ts';
 import { runModel } from '../src/quant/evaluator.ts';
-import { buildSimulatedModel } from '../src/quant/simulate.ts';
+import { buildSimulatedModel, resolveAmax } from '../src/quant/simulate.ts';
 import type { PolicyFile } from '../src/policy.ts';
 import { tinyCnn, randomInput } from './fixtures/models.ts';
 
@@ -61,13 +61,26 @@ test('a search refuses to overwrite another search unless resumed, and resumes a
 
 test('model.qdq.onnx of a search result reproduces the simulated outputs of its policy', async () => {
   const { dir, model, data } = fixture();
-  const out = await runSearch({ model, data, out: join(dir, 'q'), agent: 'int8', seed: 0, 'calib-samples': 16, 'eval-samples': 16, 'screen-samples': 0, metric: 'cosine', 'max-drop': 0.5 }, quiet);
-  const exp = out.setup.exp;
-  const policy = out.policy!;
-  const qdq = buildQdqModel(exp.loaded.model, exp.loaded.graph, exp.loaded.layers, policy).model;
-  const layerPolicy = Object.fromEntries(policy.layers.map((l) => [l.name, { precision: l.precision }]));
-  const sim = buildSimulatedModel(exp.base, layerPolicy);
-  const a = await runModel(qdq, exp.split.eval, 8);
-  const b = await runModel(sim, exp.split.eval, 8);
-  assert.deepEqual(a.map((s) => Array.from(s.logits.data)), b.map((s) => Array.from(s.logits.data)), 'all-int8: bit-identical');
+  for (const otherOps of ['fp32', 'fp16'] as const) {
+    const out = await runSearch({ model, data, out: join(dir, `q-${otherOps}`), agent: 'int8', seed: 0, 'calib-samples': 16, 'eval-samples': 16, 'screen-samples': 0, metric: 'cosine', 'max-drop': 0.5, 'other-ops': otherOps }, quiet);
+    const exp = out.setup.exp;
+    const policy = out.policy!;
+    assert.equal(policy.otherOps?.precision, otherOps, 'policy.json records the other ops\' precision');
+    // The int8 agent leaves the two small GEMMs (N = 10 and 4) in FP16: they are not offered INT8.
+    assert.deepEqual(policy.layers.map((l) => l.precision), ['int8', 'int8', 'int8', 'fp16', 'fp16']);
+    const outputsOf = async (p: PolicyFile) => {
+      const qdq = buildQdqModel(exp.loaded.model, exp.loaded.graph, exp.loaded.layers, p).model;
+      const sim = buildSimulatedModel(exp.base, Object.fromEntries(p.layers.map((l) => [l.name, { precision: l.precision }])));
+      return [(await runModel(qdq, exp.split.eval, 8)), (await runModel(sim, exp.split.eval, 8))].map((o) => o.map((s) => Array.from(s.logits.data)));
+    };
+    const [a, b] = await outputsOf(policy);
+    const range = Math.max(...b.flat().map(Math.abs));
+    const worst = Math.max(...a.flatMap((row, i) => row.map((v, j) => Math.abs(v - b[i][j]))));
+    assert.ok(worst <= 0.01 * range, `${otherOps}: within float16 rounding (${worst} of ${range})`);
+    if (otherOps === 'fp32') {
+      const lp = Object.fromEntries(policy.layers.map((l) => [l.name, { precision: 'int8' as const }]));
+      const [c, d] = await outputsOf({ ...policy, layers: policy.layers.map((l) => ({ ...l, precision: 'int8' })), calibration: { ...policy.calibration, amax: resolveAmax(exp.base, lp) } });
+      assert.deepEqual(c, d, 'all-int8, FP32 other ops: bit-identical');
+    }
+  }
 });

@@ -8,12 +8,14 @@ import type { Argv } from 'yargs';
 import { existsSync } from 'node:fs';
 import { loadDataset, splitDataset, DEFAULT_CALIB_SAMPLES, DEFAULT_EVAL_SAMPLES, TEST_SHARE, type Dataset, type DatasetSplit } from '../data/dataset.ts';
 import { modelInputs } from '../onnx/layers.ts';
-import { collectStatistics, calibrationTensors, CalibrationTable } from '../quant/calibrate.ts';
+import { collectStatistics, CalibrationTable } from '../quant/calibrate.ts';
+import { quantizableTensors, DEFAULT_OTHER_OPS, OTHER_OPS_PRECISIONS } from '../quant/placement.ts';
+import { autocastTensors, classifyOtherOps, collectRanges } from '../quant/autocast.ts';
 import { PolicyEvaluator, sliceFeeds } from '../quant/evaluator.ts';
 import { batchRanges } from '../data/batches.ts';
 import { loadMetric, type Metric } from '../quant/metrics.ts';
 import type { SimulationBase } from '../quant/simulate.ts';
-import type { CalibrationChoice, CalibrationMethod } from '../policy.ts';
+import type { CalibrationChoice, CalibrationMethod, OtherOpsPrecision } from '../policy.ts';
 import { UserError } from '../errors.ts';
 import { discoverModelLayers, loadModelFile, withModelOptions, type LoadedModel, type ModelArgs } from './model-options.ts';
 import { loadRecExample, CHAR_ACCURACY_PLUGIN } from '../../experiments/ppocr/dataset.ts';
@@ -33,6 +35,7 @@ export interface ExperimentArgs extends ModelArgs {
   'iou-threshold'?: number;
   'batch-size'?: number;
   seed?: number;
+  'other-ops'?: OtherOpsPrecision;
 }
 
 export { DEFAULT_CALIB_SAMPLES, DEFAULT_EVAL_SAMPLES } from '../data/dataset.ts';
@@ -52,6 +55,7 @@ export function withExperimentOptions<T>(y: Argv<T>): Argv<T & ExperimentArgs> {
     .option('percentile', { type: 'number', default: 99.99, describe: 'Percentile for --calibration percentile' })
     .option('iou-threshold', { type: 'number', default: 0.5, describe: 'Threshold of the iou metric' })
     .option('batch-size', { type: 'number', default: 16, describe: 'Samples per onnxruntime run' })
+    .option('other-ops', { choices: OTHER_OPS_PRECISIONS, default: DEFAULT_OTHER_OPS, describe: 'Precision of the ops outside the quantizable layers (TensorRT 11: model.qdq.onnx casts them); fp16 keeps in FP32 what would overflow (AutoCast: |x| > 512, initializers > 65504)' })
     .option('seed', { type: 'number', default: 0, describe: 'Seed for the data split and every random choice' }) as Argv<T & ExperimentArgs>;
 }
 
@@ -130,18 +134,29 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
   for (const note of split.notes) ui.log(`note: ${note}`);
   const test: TestSet | undefined = testFile ?? (split.test ? { data: split.test, source: 'split' } : undefined);
   const batchSize = positiveInt('batch-size', args['batch-size'], 16);
-  const tensors = calibrationTensors(loaded.layers);
-  const bar = startProgress('calibration', { total: 2 * split.calib.count, quiet: ui.quiet });
+  const tensors = quantizableTensors(loaded.graph, loaded.layers);
+  const otherOps = args['other-ops'] ?? DEFAULT_OTHER_OPS;
+  const bar = startProgress('calibration', { total: (otherOps === 'fp16' ? 3 : 2) * split.calib.count, quiet: ui.quiet });
   const stats = await collectStatistics(loaded.model, tensors, split.calib.count, (s, e) => sliceFeeds(split.calib, s, e), {
     ranges: batchRanges(split.calib, Math.min(batchSize, 8)),
     onProgress: (phase, done) => bar.update(phase === 'range' ? done : split.calib.count + done, phase),
   });
+  // AutoCast's ranges: max |x| of every tensor the other ops read or write, on the same samples.
+  const ranges = otherOps === 'fp16'
+    ? await collectRanges(loaded.model, autocastTensors(loaded.graph, loaded.layers), split.calib.count, (s, e) => sliceFeeds(split.calib, s, e), {
+      ranges: batchRanges(split.calib, 2),
+      onBatch: (done) => bar.update(2 * split.calib.count + done, 'ranges'),
+    })
+    : {};
   bar.finish(`${tensors.length} tensors, ${split.calib.count} samples`);
   const calibration = new CalibrationTable(stats, split.calib.count);
   const defaultCalibration: CalibrationChoice = args.calibration === 'percentile' || args.calibration === undefined
     ? { method: 'percentile', percentile: args.percentile ?? 99.99 }
     : { method: args.calibration as CalibrationMethod };
-  const base: SimulationBase = { model: loaded.model, graph: loaded.graph, layers: loaded.layers, calibration, defaultCalibration };
+  const base: SimulationBase = {
+    model: loaded.model, graph: loaded.graph, layers: loaded.layers, calibration, defaultCalibration,
+    otherOps: classifyOtherOps(otherOps, loaded.graph, loaded.layers, ranges),
+  };
   const bootstrap = { seed };
   const evaluator = await PolicyEvaluator.create(base, split.eval, metric, { batchSize, bootstrap });
   let testEvaluator: Promise<PolicyEvaluator | undefined> | undefined;

@@ -51,8 +51,9 @@ export interface ExportOptions {
   wildcard?: boolean;
   /** Calibration cache header version, e.g. 8.6.1 or 10.3.0. */
   trtVersion?: string;
-  /** Where the commands expect calibration.cache, build_engine.py and the engine. */
+  /** Where the commands expect calibration.cache, model.qdq.onnx, build_engine.py and the engine. */
   calibPath?: string;
+  qdqPath?: string;
   scriptPath?: string;
   enginePath?: string;
 }
@@ -91,6 +92,7 @@ function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions,
     case 'trtexec': {
       const cmd = trtexecCommand(plan, {
         modelPath: inputs.model.path,
+        qdqPath: opts.qdqPath,
         shapes: dynamicInputShapes(inputs),
         calibPath: opts.calibPath,
         enginePath: opts.enginePath,
@@ -100,17 +102,17 @@ function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions,
     }
     case 'polygraphy':
       return {
-        content: polygraphyCommand(plan, { modelPath: inputs.model.path, calibPath: opts.calibPath, enginePath: opts.enginePath, scriptPath: opts.scriptPath, shapes: dynamicInputShapes(inputs) }).text,
+        content: polygraphyCommand(plan, { modelPath: inputs.model.path, qdqPath: opts.qdqPath, calibPath: opts.calibPath, enginePath: opts.enginePath, scriptPath: opts.scriptPath, shapes: dynamicInputShapes(inputs) }).text,
         warnings,
       };
     case 'json':
       return { content: precisionJson(doc()), warnings };
     case 'trt-python':
-      return { content: trtPythonScript(plan, doc(), { enginePath: opts.enginePath }), warnings };
+      return { content: trtPythonScript(plan, doc(), { enginePath: opts.enginePath, qdqPath: opts.qdqPath }), warnings };
     case 'calib-cache':
       return { content: calibrationCache(plan.amax, trtVersionCode(opts.trtVersion ?? DEFAULT_TRT_VERSION)), warnings };
     case 'qdq-onnx': {
-      const qdq = buildQdqModel(inputs.graph.model, inputs.graph, inputs.layers, inputs.policy);
+      const qdq = buildQdqModel(inputs.graph.model, inputs.graph, inputs.layers, inputs.policy, plan.placement);
       const externalData = hasExternalData(inputs.graph.model) || savesExternalData(qdq.model);
       return { content: externalData ? new Uint8Array(0) : encodeModelFile(qdq.model), model: { proto: qdq.model, externalData }, warnings: [...warnings, ...qdq.warnings] };
     }
@@ -140,6 +142,7 @@ export function writeExports(dir: string, inputs: ExportInputs, opts: ExportOpti
   const plan = planFor(inputs);
   const local: ExportOptions = {
     calibPath: join(dir, EXPORT_FILE_NAMES['calib-cache']),
+    qdqPath: join(dir, EXPORT_FILE_NAMES['qdq-onnx']),
     scriptPath: join(dir, EXPORT_FILE_NAMES['trt-python']),
     enginePath: join(dir, 'model.engine'),
     ...opts,

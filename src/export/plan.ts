@@ -1,7 +1,8 @@
 /**
- * The precision plan: what every TensorRT 8.4–10.x export (trtexec flags, precision.json, build_engine.py,
- * Polygraphy args, calibration cache) says about a policy, computed once so that all of them name the same
- * layers with the same types.
+ * The precision plan: what every export says about a policy, computed once so that all of them name the same
+ * layers with the same types. Its core is the placement (src/quant/placement.ts) that the simulation and
+ * model.qdq.onnx share; the TensorRT 8.4-10.x forms (trtexec flags, precision.json, build_engine.py, Polygraphy
+ * args, calibration cache) are that placement said with per-layer precision constraints and dynamic ranges.
  *
  * Fused ops. A quantizable layer's node is followed by the pointwise nodes TensorRT fuses into it (BatchNorm,
  * scale/bias, the activation, decomposed ones such as x * clip(x + 3, 0, 6) / 6): `Layer.output` is the node's own
@@ -12,19 +13,24 @@
  * free: an int8 policy could hand fp32 onward, an fp32-protected layer could see its activation run in fp16.
  * So the plan lists the fused nodes too:
  *   - fp16 / fp32 layers: every fused node gets precision and output type fp16 / fp32 (no ranges needed).
- *   - int8 / mixed layers: the last fused node gets the output type the policy hands on (int8 / fp16), the type
- *     the simulation rounds the fused output to (src/quant/simulate.ts). The fused nodes' compute precision and
- *     inner outputs are left to the builder: it folds them into the int8 kernel's epilogue (the simulation runs
- *     them in fp32 too), and forcing int8 compute or int8 inner tensors on pointwise ops would need ranges nobody
- *     calibrated and can leave obey without an implementation.
- * The quantizable node itself follows DESIGN.md's action table.
+ *   - int8 / mixed layers: the node writing the kernel's result gets the type the placement stores it in: int8
+ *     where every reader quantizes it, else the float type its readers compute in (always fp16 for mixed). Where a
+ *     residual Add joins the kernel, that Add (and the activation after it) writes the result, and the layer's own
+ *     output is left to the builder, which fuses Conv+Add. The fused nodes' compute precision and inner outputs are
+ *     left to the builder: it folds them into the int8 kernel's epilogue (the simulation runs them in fp32 too).
+ *   - other ops the placement runs in FP32 (AutoCast's exceptions, or everything under --other-ops fp32) get
+ *     precision and output type fp32; the others are left to the builder, which runs them in FP16 (--fp16).
+ * Dynamic ranges: every tensor the placement quantizes, and int8 layers' own outputs where they write int8.
  */
 import type { NodeProto } from '../onnx/model.ts';
 import type { Layer } from '../onnx/layer-types.ts';
-import { trtLayerName } from '../onnx/graph.ts';
-import type { CalibrationChoice, PolicyFile, Precision } from '../policy.ts';
+import { trtLayerName, type Graph } from '../onnx/graph.ts';
+import type { CalibrationChoice, LayerPolicy, PolicyFile, Precision } from '../policy.ts';
 import { readsInt8 } from '../policy.ts';
 import { UserError } from '../errors.ts';
+import { ALL_FP32_OTHER_OPS, fusedNodes, placePolicy, type Placement } from '../quant/placement.ts';
+import { DATA_MOVEMENT_OPS } from '../quant/op-types.ts';
+import { parseChoiceLabel } from '../quant/calibrate.ts';
 
 /** The data types these exports emit (trtexec spelling). */
 export type TrtType = 'fp32' | 'fp16' | 'int8';
@@ -41,17 +47,15 @@ export const ACTION_TYPES: Readonly<Record<Precision, { precision: TrtType; outp
 export type PlanLayer = Pick<Layer, 'name' | 'op' | 'input' | 'weight' | 'weightIsConstant' | 'output' | 'fusedOutput' | 'activation'>;
 
 /** The part of the model graph the plan reads: nodes in topological order. */
-export interface PlanGraph {
-  readonly nodes: readonly NodeProto[];
-}
+export type PlanGraph = Graph;
 
 export interface PlanEntry {
   /** TensorRT layer name (ONNX node name, or `node_of_<first output>`). */
   name: string;
   opType: string;
-  /** `layer`: the quantizable node; `fused`: a pointwise node TensorRT fuses into it. */
-  role: 'layer' | 'fused';
-  /** The policy layer this entry belongs to. */
+  /** `layer`: the quantizable node; `fused`: a node TensorRT fuses into it; `other`: an op the placement keeps in FP32. */
+  role: 'layer' | 'fused' | 'other';
+  /** The policy layer this entry belongs to (empty for `other`). */
   layer: string;
   policy: Precision;
   /** Compute precision to set (layerPrecisions); absent = left to the builder. */
@@ -76,43 +80,15 @@ export interface PrecisionPlan {
   /** Policy precision per layer name, including layers the policy left out (fp32). */
   layerPrecisions: Map<string, Precision>;
   calibration: Map<string, CalibrationChoice | undefined>;
+  /** The placement every format renders (model.qdq.onnx directly). */
+  placement: Placement;
 }
 
 /** Activations whose output is max(x, 0) clipped above: quantizing the pre-activation tensor with the post-activation
  * amax gives the same values after the activation, so that amax is exact for the Conv's own int8 output. */
 const RELU_LIKE = new Set(['relu', 'relu6', 'clip']);
 
-/**
- * The nodes TensorRT fuses between a layer's node output and its fused output: those reachable forward from
- * `output` and backward from `fusedOutput`, in topological order.
- */
-export function fusedNodes(graph: PlanGraph, layerNode: NodeProto, output: string, fusedOutput: string): NodeProto[] {
-  if (output === fusedOutput) return [];
-  const consumers = new Map<string, NodeProto[]>();
-  const producer = new Map<string, NodeProto>();
-  for (const n of graph.nodes) {
-    for (const i of n.input ?? []) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
-    for (const o of n.output ?? []) if (o) producer.set(o, n);
-  }
-  const forward = new Set<NodeProto>();
-  const stack = [output];
-  while (stack.length > 0) {
-    for (const c of consumers.get(stack.pop()!) ?? []) {
-      if (forward.has(c) || c === layerNode) continue;
-      forward.add(c);
-      stack.push(...(c.output ?? []).filter((o) => o && o !== fusedOutput));
-    }
-  }
-  const backward = new Set<NodeProto>();
-  const back = [fusedOutput];
-  while (back.length > 0) {
-    const p = producer.get(back.pop()!);
-    if (!p || backward.has(p) || p === layerNode || !forward.has(p)) continue;
-    backward.add(p);
-    back.push(...(p.input ?? []).filter((i) => i && i !== output));
-  }
-  return graph.nodes.filter((n) => backward.has(n));
-}
+export { fusedNodes };
 
 function layerNodeOf(graph: PlanGraph, layer: PlanLayer): NodeProto {
   const node = graph.nodes.find((n) => (n.output ?? [])[0] === layer.output && trtLayerName(n) === layer.name);
@@ -149,77 +125,103 @@ export function policyPrecisions(policy: Pick<PolicyFile, 'layers'>, layers: rea
   return { precisions, calibration };
 }
 
+/** The placement policy.json describes: its precisions, its recorded amax and its other-ops precision. */
+export function recordedPlacement(graph: Graph, layers: readonly Layer[], policy: Pick<PolicyFile, 'layers' | 'calibration' | 'otherOps'>, warnings: string[] = []): Placement {
+  const { precisions, calibration } = policyPrecisions(policy, layers, warnings);
+  const lp: LayerPolicy = {};
+  for (const [name, precision] of precisions) {
+    const c = calibration.get(name);
+    lp[name] = c ? { precision, calibration: c } : { precision };
+  }
+  const amax = policy.calibration?.amax ?? {};
+  for (const [tensor, value] of Object.entries(amax)) {
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new UserError(`policy.json gives tensor ${tensor} amax ${value}; an int8 scale needs a positive finite amax — re-run trtmix search to recalibrate`);
+    }
+  }
+  return placePolicy(
+    { graph, layers, otherOps: policy.otherOps ?? ALL_FP32_OTHER_OPS, defaultCalibration: parseChoiceLabel(policy.calibration?.method ?? '') },
+    lp,
+    (tensor) => amax[tensor],
+  );
+}
+
+const FLOAT_TRT: Record<'fp16' | 'fp32', TrtType> = { fp16: 'fp16', fp32: 'fp32' };
+
 /**
- * Builds the plan. `amax` comes from policy.json's calibration; every tensor an int8 layer must read or write as
- * int8 needs one (a UserError lists those missing).
+ * Builds the plan. `amax` comes from policy.json's calibration; every tensor a quantized layer reads needs one
+ * (a UserError lists those missing).
  */
 export function buildPrecisionPlan(
-  policy: Pick<PolicyFile, 'layers' | 'calibration'>,
-  layers: readonly PlanLayer[],
-  graph: PlanGraph,
+  policy: Pick<PolicyFile, 'layers' | 'calibration' | 'otherOps'>,
+  layers: readonly Layer[],
+  graph: Graph,
 ): PrecisionPlan {
   const warnings: string[] = [];
-  const { precisions, calibration } = policyPrecisions(policy, layers, warnings);
+  const placement = recordedPlacement(graph, layers, policy, warnings);
+  const { calibration } = policyPrecisions(policy, layers, []);
+  const precisions = placement.precision;
   const policyAmax = policy.calibration?.amax ?? {};
   const entries: PlanEntry[] = [];
   const amax = new Map<string, number>();
   const amaxOwner = new Map<string, string>();
-  const missing: string[] = [];
-
-  const needRange = (tensor: string, owner: string, value: number | undefined, required: boolean) => {
-    if (amax.has(tensor)) return;
-    if (value === undefined) {
-      if (required) missing.push(`${tensor} (${owner})`);
-      return;
-    }
-    if (!Number.isFinite(value) || value <= 0) {
-      throw new UserError(`policy.json gives tensor ${tensor} amax ${value}; an int8 scale needs a positive finite amax — re-run trtmix search to recalibrate`);
-    }
+  const needRange = (tensor: string, owner: string, value: number | undefined) => {
+    if (amax.has(tensor) || value === undefined) return;
     amax.set(tensor, value);
     amaxOwner.set(tensor, owner);
   };
+  const nodeIndex = new Map(graph.nodes.map((n, i) => [n, i]));
+  const kernelType = (t: string): TrtType => (placement.int8Stored.has(t) ? 'int8' : FLOAT_TRT[placement.stored.get(t) ?? 'fp32']);
+  const placed = new Set<number>();
 
   for (const layer of layers) {
     const precision = precisions.get(layer.name)!;
     const types = ACTION_TYPES[precision];
     const node = layerNodeOf(graph, layer);
     const fused = fusedNodes(graph, node, layer.output, layer.fusedOutput);
+    const kernelOut = placement.kernelOutput.get(layer.name) ?? layer.fusedOutput;
+    const extended = kernelOut !== layer.fusedOutput;
+    const handsOn: TrtType = readsInt8(precision) ? kernelType(kernelOut) : types.output;
+    placed.add(nodeIndex.get(node)!);
     entries.push({
       name: layer.name, opType: node.opType ?? layer.op, role: 'layer', layer: layer.name, policy: precision,
-      precision: types.precision, outputType: types.output, outputTensor: layer.output,
+      precision: types.precision, ...(extended ? {} : { outputType: handsOn }), outputTensor: layer.output,
     });
-    for (const f of fused) {
-      const isLast = (f.output ?? []).includes(layer.fusedOutput);
+    const extension = (placement.extension.get(layer.name) ?? []).map((i) => graph.nodes[i]);
+    for (const f of [...fused, ...extension]) {
+      placed.add(nodeIndex.get(f)!);
+      const writes = (f.output ?? []).includes(kernelOut);
       const entry: PlanEntry = {
         name: trtLayerName(f), opType: f.opType ?? '', role: 'fused', layer: layer.name, policy: precision,
-        outputTensor: isLast ? layer.fusedOutput : (f.output ?? [])[0] ?? '',
+        outputTensor: writes ? kernelOut : (f.output ?? [])[0] ?? '',
       };
       if (precision === 'fp16' || precision === 'fp32') {
         entry.precision = types.output;
         entry.outputType = types.output;
-      } else if (isLast) {
-        entry.outputType = types.output;
+      } else if (writes) {
+        entry.outputType = handsOn;
       }
       entries.push(entry);
     }
     if (!readsInt8(precision)) continue;
-    needRange(layer.input, layer.name, policyAmax[layer.input], true);
-    if (!layer.weightIsConstant) needRange(layer.weight, layer.name, policyAmax[layer.weight], true);
-    if (precision !== 'int8') continue;
-    needRange(layer.fusedOutput, layer.name, policyAmax[layer.fusedOutput], true);
-    if (layer.output !== layer.fusedOutput) {
+    needRange(layer.input, layer.name, placement.amax[layer.input]);
+    if (!layer.weightIsConstant) needRange(layer.weight, layer.name, placement.amax[layer.weight]);
+    if (handsOn !== 'int8') continue;
+    needRange(kernelOut, layer.name, placement.amax[kernelOut]);
+    if (!extended && layer.output !== layer.fusedOutput) {
       const own = policyAmax[layer.output];
-      const fallback = layer.activation && RELU_LIKE.has(layer.activation) && fused.length === 1 ? policyAmax[layer.fusedOutput] : undefined;
+      const fallback = layer.activation && RELU_LIKE.has(layer.activation) && fused.length === 1 ? placement.amax[layer.fusedOutput] : undefined;
       // Without an amax (the simulator records none for node outputs followed by fused ops) the tensor gets no
       // range: TensorRT folds BatchNorm, scale and activations into the int8 kernel, which never writes it.
-      needRange(layer.output, layer.name, own ?? fallback, false);
+      needRange(layer.output, layer.name, own ?? fallback);
     }
   }
-  if (missing.length > 0) {
-    throw new UserError(
-      `policy.json has no calibration amax for ${missing.length} tensor(s) that int8 layers read or write: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''}; re-run trtmix search to regenerate the policy`,
-    );
-  }
+  // The other quantized tensors (residual skips, Concat inputs) and the ops kept in FP32.
+  for (const [tensor, site] of placement.qdq) needRange(tensor, 'placement', site.amax);
+  graph.nodes.forEach((n, i) => {
+    if (placed.has(i) || placement.nodeType[i] !== 'fp32' || !isOtherOp(n)) return;
+    entries.push({ name: trtLayerName(n), opType: n.opType ?? '', role: 'other', layer: '', policy: 'fp32', precision: 'fp32', outputType: 'fp32', outputTensor: (n.output ?? [])[0] ?? '' });
+  });
 
   const networkLayerNames = graph.nodes.filter((n) => n.opType !== 'Constant').map((n) => trtLayerName(n));
   const seen = new Map<string, number>();
@@ -232,5 +234,10 @@ export function buildPrecisionPlan(
       );
     }
   }
-  return { entries, amax, amaxOwner, networkLayerNames, warnings, layerPrecisions: precisions, calibration };
+  return { entries, amax, amaxOwner, networkLayerNames, warnings, layerPrecisions: precisions, calibration, placement };
+}
+
+/** Ops whose precision is a float compute decision (not data movement, which follows its data, nor shape arithmetic). */
+function isOtherOp(n: NodeProto): boolean {
+  return !DATA_MOVEMENT_OPS.has(n.opType ?? '');
 }

@@ -19,6 +19,7 @@ import { CalibrationTable, parseChoiceLabel } from '../quant/calibrate.ts';
 import { PolicyEvaluator, type ScoreFigures } from '../quant/evaluator.ts';
 import type { Metric } from '../quant/metrics.ts';
 import type { SimulationBase } from '../quant/simulate.ts';
+import { ALL_FP32_OTHER_OPS } from '../quant/placement.ts';
 import type { LatencyModel } from '../latency/types.ts';
 import { uniformPolicy, type CalibrationChoice, type LayerPolicy, type PolicyFile, type Precision } from '../policy.ts';
 import { UserError } from '../errors.ts';
@@ -138,7 +139,7 @@ export function recordedSimulation(model: ModelProto, graph: Graph, layers: Laye
   // policy.json writes the method as choiceLabel does: max, entropy, mse, percentile-99.99. The amax values are the
   // recorded ones whatever it says; the choice only labels the layers of the report.
   const defaultCalibration: CalibrationChoice = parseChoiceLabel(policy.calibration.method) ?? { method: 'max' };
-  return { model, graph, layers, calibration: new RecordedCalibration(policy.calibration.amax), defaultCalibration };
+  return { model, graph, layers, calibration: new RecordedCalibration(policy.calibration.amax), defaultCalibration, otherOps: policy.otherOps ?? ALL_FP32_OTHER_OPS };
 }
 
 export interface ReplayInputs {

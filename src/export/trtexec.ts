@@ -1,6 +1,13 @@
 /**
- * The trtexec command (TensorRT 8.4–10.x) for a precision plan.
+ * trtexec.txt: one labelled, complete command per TensorRT generation for a precision plan.
+ *   TensorRT 11          trtexec --onnx=model.qdq.onnx --saveEngine=...   (explicit quantization is the only form and
+ *                        every network strongly typed: none of --fp16 --int8 --best --calib --layerPrecisions
+ *                        --layerOutputTypes --precisionConstraints --stronglyTyped, which 11 removed)
+ *   TensorRT 10.x        the same model with --stronglyTyped
+ *   TensorRT 8.4 - 10.x  implicit quantization on the original model: --fp16 --int8, per-layer precisions and
+ *                        output types, --precisionConstraints=obey, --calib=calibration.cache
  *
+ * The implicit form:
  * trtexec's grammar (samples/common/sampleOptions.cpp): one `--layerPrecisions=` and one `--layerOutputTypes=`
  * value, split on ',' into `name:type` items, each split at its LAST ':' (so ':' inside a name is fine), then every
  * `'` is removed from the name. Nothing escapes ',' or `'`, so a name containing either cannot be written; such
@@ -15,6 +22,8 @@ import { UserError } from '../errors.ts';
 export interface TrtexecOptions {
   /** Path of the ONNX model as the user will run trtexec (written as given). */
   modelPath: string;
+  /** Path of model.qdq.onnx for the explicit-quantization commands (default model.qdq.onnx). */
+  qdqPath?: string;
   /** Calibration cache path; written as --calib when any layer reads int8. */
   calibPath?: string;
   /** Engine to save (--saveEngine); default: none. */
@@ -29,12 +38,25 @@ export interface TrtexecOptions {
 }
 
 export interface TrtexecCommand {
-  /** The command line and its commented verification twin, newline-terminated. */
+  /** The labelled commands and a commented verification line, newline-terminated. */
   text: string;
-  /** The argument vector of the command (no shell quoting), for tests and callers that exec it. */
-  argv: string[];
+  /** TensorRT 11: the argument vector (no shell quoting), for tests and callers that exec it. */
+  explicit: string[];
+  /** TensorRT 10.x explicit quantization (strongly typed). */
+  stronglyTyped: string[];
+  /** TensorRT 8.4 - 10.x implicit quantization; undefined where a layer name cannot be written for trtexec. */
+  implicit?: string[];
   warnings: string[];
 }
+
+/** The flags TensorRT 11's trtexec no longer takes: the TensorRT 11 command must name none of them. */
+export const REMOVED_IN_TRT11 = ['--fp16', '--int8', '--best', '--calib', '--layerPrecisions', '--layerOutputTypes', '--precisionConstraints', '--stronglyTyped'];
+
+export const TRT_GENERATION_LABELS = {
+  trt11: 'TensorRT 11: explicit quantization, the only form; every network is strongly typed and model.qdq.onnx decides every precision',
+  trt10: 'TensorRT 10.x, explicit quantization: the same model, strongly typed',
+  implicit: 'TensorRT 8.4 - 10.x, implicit quantization: per-layer precision flags and the INT8 calibration cache (10.1 deprecated calibrators, 10.12 per-layer precisions)',
+} as const;
 
 const UNWRITABLE = /[,'\u0000-\u001f\u007f]/;
 
@@ -75,8 +97,8 @@ function pairs(entries: PlanEntry[], pick: (e: PlanEntry) => TrtType | undefined
   return items.join(',');
 }
 
-export function trtexecCommand(plan: PrecisionPlan, opts: TrtexecOptions): TrtexecCommand {
-  const warnings: string[] = [];
+/** The implicit-quantization command; throws a UserError where a layer name cannot be written. */
+function implicitArgv(plan: PrecisionPlan, opts: TrtexecOptions, shapes: string[], warnings: string[]): string[] {
   for (const e of plan.entries) assertWritable(e.name);
   const starred = plan.entries.filter((e) => e.name.includes('*'));
   if (starred.length > 0) {
@@ -90,25 +112,49 @@ export function trtexecCommand(plan: PrecisionPlan, opts: TrtexecOptions): Trtex
   const types = new Set(plan.entries.flatMap((e) => [e.precision, e.outputType]));
   const argv = ['trtexec', `--onnx=${opts.modelPath}`];
   // --fp16 always: layers the policy does not constrain (softmax, norms, resize) may then run in FP16, as the
-  // latency model prices them; --int8 only with int8 layers, since it needs the calibration cache.
+  // placement runs them; --int8 only with int8 layers, since it needs the calibration cache.
   argv.push('--fp16');
   if (types.has('int8')) argv.push('--int8');
   argv.push('--precisionConstraints=obey');
   if (precisions) argv.push(`--layerPrecisions=${precisions}`);
   if (outputTypes) argv.push(`--layerOutputTypes=${outputTypes}`);
   if (types.has('int8')) argv.push(`--calib=${opts.calibPath ?? 'calibration.cache'}`);
-  // One shape per input builds a profile with min = opt = max; names with ':' are quoted as trtexec reads them.
-  const shapes = Object.entries(opts.shapes ?? {}).map(([name, dims]) => `${name.includes(':') ? `'${name}'` : name}:${dims.join('x')}`);
   if (shapes.length > 0) argv.push(`--shapes=${shapes.join(',')}`);
   if (opts.enginePath) argv.push(`--saveEngine=${opts.enginePath}`);
+  return argv;
+}
+
+export function trtexecCommand(plan: PrecisionPlan, opts: TrtexecOptions): TrtexecCommand {
+  const warnings: string[] = [];
+  // One shape per input builds a profile with min = opt = max; names with ':' are quoted as trtexec reads them.
+  const shapes = Object.entries(opts.shapes ?? {}).map(([name, dims]) => `${name.includes(':') ? `'${name}'` : name}:${dims.join('x')}`);
+  const tail = [...(shapes.length > 0 ? [`--shapes=${shapes.join(',')}`] : []), ...(opts.enginePath ? [`--saveEngine=${opts.enginePath}`] : [])];
+  const qdq = opts.qdqPath ?? 'model.qdq.onnx';
+  const explicit = ['trtexec', `--onnx=${qdq}`, ...tail];
+  const stronglyTyped = ['trtexec', `--onnx=${qdq}`, '--stronglyTyped', ...tail];
+  let implicit: string[] | undefined;
+  let unwritable: string | undefined;
+  try {
+    implicit = implicitArgv(plan, opts, shapes, warnings);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    unwritable = e.message;
+    warnings.push(`trtexec.txt has no TensorRT 8.4-10.x implicit command: ${e.message}`);
+  }
   const verify = [
     '--profilingVerbosity=detailed',
     `--exportLayerInfo=${opts.layerInfoPath ?? 'trt_layer_info.json'}`,
     `--exportProfile=${opts.profilePath ?? 'trt_profile.json'}`,
   ];
-  const line = argv.map(shellQuote).join(' ');
-  // The second line checks what the builder did: layer info names each engine layer's precision and the ONNX
-  // nodes fused into it; the profile is what `trtmix latency --target profile:DIR` imports.
-  const text = `${line}\n# ${line} ${verify.map(shellQuote).join(' ')}\n`;
-  return { text, argv, warnings };
+  const line = (argv: string[]) => argv.map(shellQuote).join(' ');
+  const lines = [
+    `# ${TRT_GENERATION_LABELS.trt11}`, line(explicit),
+    `# ${TRT_GENERATION_LABELS.trt10}`, line(stronglyTyped),
+    `# ${TRT_GENERATION_LABELS.implicit}`, implicit ? line(implicit) : `# not expressible: ${unwritable}`,
+    // Layer info names each engine layer's precision and the ONNX nodes fused into it; the profile is what
+    // `trtmix latency --target profile:DIR` imports. The same flags work on the other two commands.
+    '# What the builder made of it (add these flags to any of the commands above):',
+    `# ${line(explicit)} ${verify.map(shellQuote).join(' ')}`,
+  ];
+  return { text: `${lines.join('\n')}\n`, explicit, stronglyTyped, ...(implicit ? { implicit } : {}), warnings };
 }

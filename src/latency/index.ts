@@ -8,7 +8,8 @@ import type { ModelProto } from '../onnx/model.ts';
 import type { Graph } from '../onnx/graph.ts';
 import type { Layer } from '../onnx/layer-types.ts';
 import { calibrationTensors, collectStatistics, CalibrationTable, DEFAULT_CALIBRATION } from '../quant/calibrate.ts';
-import type { SimulationBase } from '../quant/simulate.ts';
+import { placementOf, type SimulationBase } from '../quant/simulate.ts';
+import { placedPrecisions } from '../quant/placement.ts';
 import type { LatencyModel } from './types.ts';
 import { deviceIds, loadDeviceProfile } from './device-profile.ts';
 import { planKernels, type KernelPlan, type LatencyGraph } from './graph.ts';
@@ -111,7 +112,9 @@ export async function createLatencyModel(target: string, layers: Layer[], opts: 
   switch (parsed.kind) {
     case 'roofline': {
       const p = await plan();
-      return new RooflineLatencyModel(p.plan, loadDeviceProfile(parsed.device), batch);
+      // With a simulation that knows its other-ops precision, price the placed graph model.qdq.onnx describes.
+      const sim = opts.simulation?.otherOps ? opts.simulation : undefined;
+      return new RooflineLatencyModel(p.plan, loadDeviceProfile(parsed.device), batch, sim ? { placement: (policy) => placedPrecisions(placementOf(sim, policy), sim.graph) } : {});
     }
     case 'profile': {
       const files = readProfileDir(parsed.dir);

@@ -10,6 +10,8 @@ import type { LayerPolicy, Precision } from '../policy.ts';
 import type { LatencyEstimate, LatencyModel, LayerLatency } from './types.ts';
 import type { DeviceProfile } from './device-profile.ts';
 import type { Kernel, KernelPlan } from './graph.ts';
+import type { PlacedPrecisions } from '../quant/placement.ts';
+import { DATA_MOVEMENT_OPS } from '../quant/op-types.ts';
 import { BYTES, MEMORY_EFFICIENCY, activationBytes, fittedEfficiency, gemmShape, layerKernelTime, type EfficiencyModel, type KernelPrecision } from './efficiency.ts';
 
 /** Precision a layer reads its activations in (DESIGN.md action table). */
@@ -50,8 +52,16 @@ function layerPrecision(policy: LayerPolicy, name: string): Precision {
   return policy[name]?.precision ?? 'fp32';
 }
 
-/** Prices every kernel and reformat of the plan for one policy. */
-export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, efficiency: EfficiencyModel = fittedEfficiency()): RooflineBreakdown {
+/**
+ * Prices every kernel and reformat of the plan for one policy. With `placed` (the policy's Q/DQ placement,
+ * src/quant/placement.ts) the other ops compute in the precision model.qdq.onnx gives them (FP16 or FP32, not the
+ * precision of their input), a residual skip fused into an int8 kernel is read in INT8, an int8 kernel whose
+ * readers do not quantize its result writes their float type directly (a wider write, no reformat kernel), and a Q
+ * that every reader of a tensor shares fuses into the kernel producing it; the other Q/DQ and the Casts the
+ * placement adds where producer and reader differ are the reformats. A layer's own time still depends
+ * only on its precision: whatever the neighbours add is a reformat (the environment's lower bound relies on it).
+ */
+export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, efficiency: EfficiencyModel = fittedEfficiency(), placed?: PlacedPrecisions): RooflineBreakdown {
   const memS = (bytes: number): number => bytes / (device.memoryBytesPerS * MEMORY_EFFICIENCY);
   const elems = (t: string): number => (plan.tensorElems.get(t) ?? 0) * batch;
   const outPrec: KernelPrecision[] = [];
@@ -69,10 +79,18 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
     const id = plan.producer.get(t);
     return id !== undefined && plan.kernels[id].kind !== 'layer';
   };
+  const widened = (t: string, from: KernelPrecision): boolean => {
+    const id = plan.producer.get(t);
+    return placed !== undefined && from === 'int8' && id !== undefined && plan.kernels[id].kind === 'layer' && !placed.writtenInt8(t);
+  };
+  // A Q every reader of which quantizes the tensor fuses into the kernel that produces it (which then writes INT8).
+  const fusedQ = (t: string, to: KernelPrecision): boolean => placed !== undefined && to === 'int8' && plan.producer.has(t) && placed.writtenInt8(t);
   const reformat = (t: string, from: KernelPrecision, to: KernelPrecision, owner: string): void => {
-    if (from === to || reformatted.has(`${t}\u0000${to}`)) return;
+    if (from === to || reformatted.has(`${t}\u0000${to}`) || fusedQ(t, to)) return;
     reformatted.add(`${t}\u0000${to}`);
-    const seconds = memS(elems(t) * (BYTES[from] + BYTES[to])) + device.launchOverheadS;
+    const seconds = widened(t, from)
+      ? memS(elems(t) * Math.max(0, BYTES[to] - BYTES[from]))
+      : memS(elems(t) * (BYTES[from] + BYTES[to])) + device.launchOverheadS;
     reformats.push({ tensor: t, from, to, seconds, owner });
   };
 
@@ -85,7 +103,7 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       outPrec[k.id] = outP;
       let bytes = 0;
       k.reads.forEach((t, i) => {
-        const readP = i < k.ownReads ? inP : outP;
+        const readP = i < k.ownReads ? inP : placed?.readsQuantized(t, k.nodes) ? 'int8' : outP;
         if (!fusedIntoProducer(t)) reformat(t, sourcePrecision(t), readP, k.owner);
         bytes += elems(t) * activationBytes(shape, readP);
       });
@@ -96,7 +114,8 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       continue;
     }
     const src = k.reads.length > 0 ? sourcePrecision(k.reads[0]) : IO_PRECISION;
-    const run: KernelPrecision = src === 'int8' && k.floatOnly ? 'fp16' : src;
+    const placedRun = k.kind !== 'concat' && !DATA_MOVEMENT_OPS.has(k.op) ? placed?.compute(k.nodes[0]) : undefined;
+    const run: KernelPrecision = placedRun ?? (src === 'int8' && k.floatOnly ? 'fp16' : src);
     outPrec[k.id] = run;
     if (k.kind === 'concat') {
       // TensorRT elides concatenation: producers write into slices of one buffer, which must share a format.
@@ -134,8 +153,15 @@ export function summarize(plan: KernelPlan, policy: LayerPolicy, breakdown: Roof
   return { totalMs, perLayer };
 }
 
-export function estimateRoofline(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, efficiency?: EfficiencyModel): LatencyEstimate {
-  return summarize(plan, policy, priceKernels(plan, device, policy, batch, efficiency));
+export function estimateRoofline(plan: KernelPlan, device: DeviceProfile, policy: LayerPolicy, batch = 1, efficiency?: EfficiencyModel, placed?: PlacedPrecisions): LatencyEstimate {
+  return summarize(plan, policy, priceKernels(plan, device, policy, batch, efficiency, placed));
+}
+
+export interface RooflineOptions {
+  /** The fitted efficiency terms (default: efficiency-fit.json); a refit or a test may pass its own. */
+  efficiency?: EfficiencyModel;
+  /** The policy's placement, to price what model.qdq.onnx runs (absent: the precision-following rule). */
+  placement?: (policy: LayerPolicy) => PlacedPrecisions;
 }
 
 export class RooflineLatencyModel implements LatencyModel {
@@ -144,20 +170,22 @@ export class RooflineLatencyModel implements LatencyModel {
   readonly device: DeviceProfile;
   readonly batch: number;
   readonly efficiency: EfficiencyModel;
+  readonly placement?: (policy: LayerPolicy) => PlacedPrecisions;
 
-  constructor(plan: KernelPlan, device: DeviceProfile, batch = 1, efficiency: EfficiencyModel = fittedEfficiency()) {
+  constructor(plan: KernelPlan, device: DeviceProfile, batch = 1, opts: RooflineOptions = {}) {
     this.target = device.id;
     this.plan = plan;
     this.device = device;
     this.batch = batch;
-    this.efficiency = efficiency;
+    this.efficiency = opts.efficiency ?? fittedEfficiency();
+    this.placement = opts.placement;
   }
 
   async estimate(policy: LayerPolicy): Promise<LatencyEstimate> {
-    return estimateRoofline(this.plan, this.device, policy, this.batch, this.efficiency);
+    return estimateRoofline(this.plan, this.device, policy, this.batch, this.efficiency, this.placement?.(policy));
   }
 
   breakdown(policy: LayerPolicy): RooflineBreakdown {
-    return priceKernels(this.plan, this.device, policy, this.batch, this.efficiency);
+    return priceKernels(this.plan, this.device, policy, this.batch, this.efficiency, this.placement?.(policy));
   }
 }

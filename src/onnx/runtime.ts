@@ -44,7 +44,10 @@ export async function createSession(model: Uint8Array | ModelProto, opts: Sessio
     graphOptimizationLevel: opts.optimization ?? 'all',
     // Failures come back as exceptions, which trtmix reports itself; onnxruntime's own log would add lines to stderr.
     logSeverityLevel: 4,
-    ...externalDataOptions(),
+    // Q/DQ in trtmix's graphs simulate TensorRT: computed as written (float math on dequantized int8 values, float
+    // bias). onnxruntime's QDQ rewrites (int32 bias quantization, integer kernels) fire or not depending on what
+    // follows a layer, so without this a layer's numbers would depend on its neighbours' precision.
+    extra: { session: { disable_quant_qdq: '1', ...(externalDataOptions().extra as { session?: Record<string, string> } | undefined)?.session } },
   });
 }
 

@@ -40,7 +40,7 @@ export type BatchSource = (start: number, end: number) => Feeds;
  * One pass over the calibration batches, visiting every tensor's values. A batch padded to a model's fixed batch
  * (more rows than samples) is visited without its padding, so the statistics are those of the real samples.
  */
-async function sweep(model: ModelProto, tensors: string[], ranges: ReadonlyArray<readonly [number, number]>, batchOf: BatchSource, visit: (name: string, data: Float32Array) => void, onBatch?: (done: number) => void): Promise<void> {
+export async function sweep(model: ModelProto, tensors: string[], ranges: ReadonlyArray<readonly [number, number]>, batchOf: BatchSource, visit: (name: string, data: Float32Array) => void, onBatch?: (done: number) => void): Promise<void> {
   const session = await createSession(withOutputs(model, tensors), { optimization: 'basic' });
   try {
     for (const [start, end] of ranges) {

@@ -23,6 +23,7 @@ import type { Layer } from '../onnx/layer-types.ts';
 import type { LatencyModel } from '../latency/types.ts';
 import { cachedAnalysis, loadAnalysis, analysisJson, analysisMarkdown, analysisMetrics, type Analysis } from '../analysis/index.ts';
 import { resolveAmax } from '../quant/simulate.ts';
+import { int8Exclusion, DEFAULT_OTHER_OPS } from '../quant/placement.ts';
 import { choiceLabel } from '../quant/calibrate.ts';
 import { sha256Hex } from '../export/policy-file.ts';
 import { searchDataRecord } from '../export/replay.ts';
@@ -83,6 +84,7 @@ export function runConfig(args: SearchArgs, agent: string): Record<string, unkno
     analysis: args.analysis ?? null, analysisSamples: args['analysis-samples'] ?? 64, batchSize: args['batch-size'] ?? 16, seed: args.seed ?? 0,
     layerCalibration: args['layer-calibration'] ?? DEFAULT_LAYER_CALIBRATION,
     confidence: args.confidence ?? null, testSamples: args['test-samples'] ?? null, testData: args['test-data'] ?? null, testLabels: args['test-labels'] ?? null,
+    otherOps: args['other-ops'] ?? DEFAULT_OTHER_OPS,
   };
 }
 
@@ -192,6 +194,8 @@ export async function setupSearch(args: SearchArgs, agent: string, ui: Experimen
     onEvaluation: (r) => hooks.onEvaluation(r),
     layers: loaded.layers,
     actions: searchActions(layerCalibration, exp.defaultCalibration),
+    // Layers TensorRT does not run faster in INT8 (small GEMMs/convs, GEMVs) are not offered INT8 (src/quant/placement.ts).
+    allowAction: (layer, option) => !readsInt8(option.precision) || int8Exclusion(layer, loaded.graph) === undefined,
     evaluator,
     latency,
     sensitivity,
@@ -286,6 +290,7 @@ export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta:
       return { name: l.name, op: l.op, precision: d.precision, macs: l.macs, ...(d.calibration ? { calibration: d.calibration } : {}) };
     }),
     calibration: { method: choiceLabel(exp.defaultCalibration), amax },
+    ...(exp.base.otherOps ? { otherOps: exp.base.otherOps } : {}),
     metrics: {
       score: record.score,
       fp32Score: env.fp32Score,

@@ -34,7 +34,7 @@ export const exportCommand: CommandModule<GlobalOptions, Args> = {
       .option('trt-version', { type: 'string', default: DEFAULT_TRT_VERSION, describe: 'TensorRT release the calibration cache header names (8.6.1, 10.3.0, ...)' })
       .option('calib', { type: 'string', describe: 'Calibration cache path the trtexec / Polygraphy commands read (default: calibration.cache beside --out)' })
       .option('force', { type: 'boolean', describe: 'Export even if the model is not the one the policy was searched on (sha256 differs)' })
-      .epilogue('Formats: trtexec (flags for TensorRT 8.4-10.x), json (precision.json), trt-python (build_engine.py), polygraphy, qdq-onnx (explicit quantization; the only form TensorRT 11 takes), calib-cache.')
+      .epilogue('Formats: trtexec and polygraphy (a command per TensorRT generation: 11 and 10.x build model.qdq.onnx, 8.4-10.x take per-layer flags), json (precision.json), trt-python (build_engine.py, every generation), qdq-onnx (explicit quantization; the only form TensorRT 11 takes), calib-cache (TensorRT <= 10).')
       .example([
         ['$0 export runs/x/policy.json --model rec.onnx --format trtexec', 'Print the trtexec command'],
         ['$0 export runs/x/policy.json --model rec.onnx --format calib-cache --trt-version 10.3.0 --out calibration.cache', 'Write the INT8 calibration cache for TensorRT 10.3'],
@@ -60,6 +60,7 @@ export const exportCommand: CommandModule<GlobalOptions, Args> = {
       wildcard: args.wildcard,
       trtVersion: args['trt-version'],
       calibPath,
+      qdqPath: out ? join(dirname(out), EXPORT_FILE_NAMES['qdq-onnx']) : EXPORT_FILE_NAMES['qdq-onnx'],
       scriptPath: out ? join(dirname(out), EXPORT_FILE_NAMES['trt-python']) : EXPORT_FILE_NAMES['trt-python'],
     });
     if (!out && rendered.model && rendered.content.length === 0) {

@@ -146,7 +146,9 @@ export const profileCommand: CommandModule<GlobalOptions, Args> = {
       if ([...precisions.values()].some((p) => p === 'int8' || p === 'mixed')) {
         writeFileAtomic(calibPath, renderExport('calib-cache', inputs(policy), { trtVersion: detected?.version ?? DEFAULT_TRT_VERSION }).content);
       }
-      policyArgs = trtexecCommand(planFor(inputs(policy)), { modelPath: m.path, calibPath, ...(shapes ? { shapes } : {}) }).argv.slice(1);
+      const implicit = trtexecCommand(planFor(inputs(policy)), { modelPath: m.path, calibPath, ...(shapes ? { shapes } : {}) }).implicit;
+      if (!implicit) throw new UserError(`${args.policy} names a layer trtexec's --layerPrecisions cannot express (a ',' or quote in its name); profile it with --trt-version 11, which builds from model.qdq.onnx`);
+      policyArgs = implicit.slice(1);
     }
     if (generation === 11) {
       // TensorRT 11 reads precisions from the model itself: write the three models the builds read. The Q/DQ rewrite
