@@ -18,7 +18,8 @@ import { uniformPolicy, type LayerPolicy } from '../src/policy.ts';
 import { takeSamples } from '../src/data/dataset.ts';
 import { accuracyChange } from '../envs/reward.ts';
 import {
-  metricScorer, normalQuantile, pairedDifferenceInterval, pairedInterval, percentileInterval, quantile, replicates, sharedReplicates, wilsonInterval,
+  jackknife, jackknifeInterval, metricScorer, normalQuantile, pairedDifferenceInterval, pairedInterval, percentileInterval, proportionHits, quantile, replicates,
+  sampleStatistics, scoreIntervals, sharedReplicates, wilsonInterval,
 } from '../src/quant/bootstrap.ts';
 import { makeModel, randomInput, randomTensor, valueInfo } from './fixtures/models.ts';
 
@@ -146,9 +147,20 @@ async function coverage(metric: Metric, sets: number, resamples: number): Promis
     const cand: MetricInput = { outputs: pick.map((i) => population.policy[i]), reference: fp32, labels };
     const ref: MetricInput = { outputs: fp32, reference: fp32, labels };
     const opts = { seed: t, resamples };
-    const [c, r] = await sharedReplicates([await metricScorer(metric, cand, await metric.score(cand)), await metricScorer(metric, ref, await metric.score(ref))], TEST_SIZE, opts);
-    const [lo, hi] = percentileInterval(c);
-    const [dlo, dhi] = pairedInterval(c, r, drop);
+    // The intervals as figures() composes them: percentile bootstrap, jackknife normal, Wilson / Newcombe.
+    const [cs, rs] = [await metric.score(cand), await metric.score(ref)];
+    const [cScorer, rScorer] = [await metricScorer(metric, cand, cs), await metricScorer(metric, ref, rs)];
+    const [c, r] = await sharedReplicates([cScorer, rScorer], TEST_SIZE, opts);
+    const hitsOf = async (input: MetricInput, score: number) => {
+      const stats = await sampleStatistics(metric, input, score);
+      return stats ? proportionHits(metric, stats) : undefined;
+    };
+    const [ch, rh] = [await hitsOf(cand, cs), await hitsOf(ref, rs)];
+    const { ci95: [lo, hi], dropCi95: [dlo, dhi] } = scoreIntervals({
+      score: cs, fp32Score: rs, drop, higherIsBetter: true, replicates: c, fp32Replicates: r,
+      jackknife: await jackknife(cScorer, TEST_SIZE), fp32Jackknife: await jackknife(rScorer, TEST_SIZE),
+      ...(ch && rh ? { hits: ch, fp32Hits: rh } : {}),
+    });
     if (lo <= trueScore && trueScore <= hi) coveredScore++;
     if (dlo <= trueDrop && trueDrop <= dhi) coveredDrop++;
     width += hi - lo;
@@ -283,4 +295,26 @@ test('PolicyEvaluator.figures: the score, FP32 on the same samples, the drop and
   // The pessimistic end at 90 % lies inside the 95 % interval.
   assert.ok(f.dropBound! <= f.dropCi95[1] && f.dropBound! > f.drop);
   assert.deepEqual(await evaluator.figures(policy, { confidence: 0.9 }), f);
+});
+
+test('jackknife: leave-one-out scores by rescoring and from the statistics agree; for a mean its normal interval is mean ± z·s/√n', async () => {
+  const values = [0.2, 0.9, 0.4, 0.4, 1.3, 0.1, 0.7];
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const meanOf = (idx: ArrayLike<number>) => Array.from(idx, (i) => values[i]).reduce((a, b) => a + b, 0) / idx.length;
+  const loo = await jackknife(meanOf, n);
+  values.forEach((v, i) => assert.ok(Math.abs(loo[i] - (n * mean - v) / (n - 1)) < 1e-12));
+  const metric: Metric = {
+    name: 'mean-of-first', higherIsBetter: true, needsLabels: false,
+    score: ({ outputs }) => outputs.reduce((a, o) => a + o.y.data[0], 0) / outputs.length,
+    statistics: ({ outputs }) => outputs.map((o) => [o.y.data[0]]),
+    fromStatistics: ([sum], count) => sum / count,
+  };
+  const outputs: SampleOutputs[] = values.map((v) => ({ y: { data: Float32Array.of(v), dims: [1] } }));
+  const stats = (await sampleStatistics(metric, { outputs, reference: outputs }, metric.score({ outputs, reference: outputs }) as number))!;
+  stats.leaveOneOut().forEach((v, i) => assert.ok(Math.abs(v - loo[i]) < 1e-6));
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  const [lo, hi] = jackknifeInterval(mean, loo)!;
+  assert.ok(Math.abs((hi - lo) / 2 - normalQuantile(0.975) * sd / Math.sqrt(n)) < 1e-12);
+  assert.equal(jackknifeInterval(mean, [mean]), undefined, 'one sample has no standard error');
 });

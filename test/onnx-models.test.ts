@@ -78,7 +78,7 @@ test('an If subgraph: its MatMul stays FP32, info says so, and the search runs a
   const json = JSON.parse((await trtmix(['info', '--model', path, '--input-shape', 'x:1x3x8x8', '--json'])).stdout);
   assert.deepEqual(json.controlFlowLayers, [{ name: 'boxes', op: 'MatMul', parent: 'post', parentOp: 'If' }]);
   const data = join(dir, 'x.npy');
-  writeNpy(data, { dtype: 'float32', shape: [16, 3, 8, 8], data: randomInput([16, 3, 8, 8], 'if-data') });
+  writeNpy(data, { dtype: 'float32', shape: [32, 3, 8, 8], data: randomInput([32, 3, 8, 8], 'if-data') });
   const r = await runSearch({ model: path, data, out: join(dir, 'run'), 'calib-samples': 8, 'eval-samples': 16, 'screen-samples': 0, 'analysis-samples': 8, agent: 'greedy', 'max-evaluations': 3, metric: 'cosine' }, { quiet: true, log: () => {} });
   assert.equal(r.status, 'done');
   assert.deepEqual(r.policy!.layers.map((l) => l.name), ['conv', 'head']);

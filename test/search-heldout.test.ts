@@ -110,7 +110,10 @@ test('--confidence 0.95: a policy is feasible only when the upper end of its pai
   const maxDrop = (drop + bound) / 2;
   const plain = join(dir, 'plain');
   await runSearch({ ...base(), agent: 'greedy', 'max-drop': maxDrop, out: plain }, quiet);
-  assert.ok(policyOf(plain).layers.every((l) => l.precision === 'int8'), 'without --confidence all-INT8 is chosen');
+  // "All-INT8" is INT8 wherever INT8 suits: the fixture's narrow Gemm and MatMul stay FP16 (int8Exclusion).
+  const precisions = (p: PolicyFile) => p.layers.map((l) => l.precision);
+  assert.ok(precisions(int8).includes('int8'));
+  assert.deepEqual(precisions(policyOf(plain)), precisions(int8), 'without --confidence all-INT8 is chosen');
   const sure = join(dir, 'sure');
   await runSearch({ ...base(), agent: 'greedy', 'max-drop': maxDrop, confidence: 0.95, out: sure }, quiet);
   const history = historyOf(sure).filter((h) => h.confirmed);
@@ -118,7 +121,7 @@ test('--confidence 0.95: a policy is feasible only when the upper end of its pai
   for (const h of history) assert.equal(h.feasible, h.dropBound <= maxDrop + 1e-9, `evaluation ${h.evaluation}: bound ${h.dropBound}`);
   assert.equal(history[0].feasible, false, 'all-INT8, greedy\'s start, fails the floor at 95 % confidence');
   const p = policyOf(sure);
-  assert.ok(p.layers.some((l) => l.precision !== 'int8'), 'with --confidence a layer leaves INT8');
+  assert.notDeepEqual(precisions(p), precisions(int8), 'with --confidence a layer leaves INT8');
   assert.ok((p.metrics.dropBound as number) <= maxDrop);
   assert.equal(p.search.confidence, 0.95);
 });

@@ -124,7 +124,13 @@ export function priceKernels(plan: KernelPlan, device: DeviceProfile, policy: La
       continue;
     }
     let bytes = 0;
-    for (const t of k.reads) bytes += elems(t) * BYTES[run];
+    for (const t of k.reads) {
+      // In the placed graph a layer's kernel writes its float readers' type itself (a wider write, priced by
+      // reformat as extra bytes) or, between two float precisions, a Cast runs; a change after a non-layer
+      // kernel fuses into that kernel, as above.
+      if (placed && !fusedIntoProducer(t)) reformat(t, sourcePrecision(t), run, k.owner);
+      bytes += elems(t) * BYTES[run];
+    }
     for (const t of k.writes) bytes += elems(t) * BYTES[run];
     const memoryS = memS(bytes);
     kernels.push({ kernel: k, precision: run, computeS: 0, memoryS, seconds: memoryS + device.launchOverheadS });

@@ -107,6 +107,8 @@ export interface SampleStatistics {
   k: number;
   table: Float64Array;
   scoreOf: (indices: ArrayLike<number>) => number;
+  /** The n leave-one-out scores (the jackknife), from the total minus each row. */
+  leaveOneOut: () => Float64Array;
 }
 
 /**
@@ -135,7 +137,118 @@ export async function sampleStatistics(metric: Metric, input: MetricInput, fullS
   if (!(Math.abs(whole - fullScore) <= 1e-9 * Math.max(1, Math.abs(fullScore)))) {
     throw new UserError(`metric ${metric.name}: fromStatistics of the summed statistics gives ${whole} but score gives ${fullScore}; make the two agree (or drop statistics/fromStatistics from the plugin)`);
   }
-  return { n, k, table, scoreOf };
+  const leaveOneOut = (): Float64Array => {
+    const total = new Float64Array(k);
+    for (let i = 0; i < n * k; i++) total[i % k] += table[i];
+    const out = new Float64Array(n);
+    const rest = new Array<number>(k);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < k; c++) rest[c] = total[c] - table[i * k + c];
+      out[i] = fromSums(rest, n - 1);
+    }
+    return out;
+  };
+  return { n, k, table, scoreOf, leaveOneOut };
+}
+
+/** The n leave-one-out scores of a scorer (the jackknife): n rescorings of n - 1 samples. */
+export async function jackknife(scorer: SubsetScorer, n: number): Promise<Float64Array> {
+  const out = new Float64Array(n);
+  if (n < 2) return out.fill(NaN);
+  const indices = new Uint32Array(n - 1);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, w = 0; j < n; j++) if (j !== i) indices[w++] = j;
+    const v = scorer(indices);
+    out[i] = typeof v === 'number' ? v : await v;
+  }
+  return out;
+}
+
+/**
+ * The normal interval estimate ± z · se with the jackknife's standard error of a statistic, from its n
+ * leave-one-out values: se² = (n - 1) / n · Σ (θ_i - θ̄)². Undefined below 2 samples or for a non-finite value.
+ */
+export function jackknifeInterval(estimate: number, leaveOneOut: ArrayLike<number>, confidence = 0.95): Interval | undefined {
+  checkConfidence(confidence);
+  const n = leaveOneOut.length;
+  if (n < 2) return undefined;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += leaveOneOut[i];
+  mean /= n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (leaveOneOut[i] - mean) ** 2;
+  const se = Math.sqrt(((n - 1) / n) * ss);
+  if (!Number.isFinite(se) || !Number.isFinite(estimate)) return undefined;
+  const z = normalQuantile(1 - (1 - confidence) / 2);
+  return [estimate - z * se, estimate + z * se];
+}
+
+/** What the intervals of one policy's score, and of its drop against FP32, are computed from. */
+export interface IntervalInputs {
+  score: number;
+  fp32Score: number;
+  /** The relative drop of a score against FP32's (positive = worse). */
+  drop: (score: number, fp32Score: number) => number;
+  /** Bootstrap replicates of the policy and of FP32 on the same draws. */
+  replicates: ArrayLike<number>;
+  fp32Replicates: ArrayLike<number>;
+  /** Leave-one-out scores of both (the jackknife), when known. */
+  jackknife?: ArrayLike<number>;
+  fp32Jackknife?: ArrayLike<number>;
+  /** Per-sample 0/1 hits of both, for a metric that is a plain proportion. */
+  hits?: ArrayLike<number>;
+  fp32Hits?: ArrayLike<number>;
+  higherIsBetter: boolean;
+}
+
+export interface ScoreIntervals {
+  ci95: Interval;
+  dropCi95: Interval;
+  /** The upper end of the drop's two-sided interval at `confidence` (when asked for). */
+  dropBound?: number;
+}
+
+/**
+ * The intervals trtmix reports, composed in one place: the percentile bootstrap, widened to the jackknife's normal
+ * interval (the percentile bootstrap is too narrow at a few hundred samples, most of all for a drop made of a few
+ * disagreements), and for a proportion to the Wilson / Newcombe score intervals as well (which stay honest where every
+ * sample agrees). Each end is the more cautious of the methods.
+ */
+export function scoreIntervals(x: IntervalInputs, confidence?: number): ScoreIntervals {
+  const pointDrop = x.drop(x.score, x.fp32Score);
+  const dropInterval = (level: number): Interval => {
+    let interval = pairedInterval(x.replicates, x.fp32Replicates, x.drop, level);
+    const collapsed = interval[1] - interval[0] <= 1e-12 * Math.max(1, Math.abs(interval[0]));
+    if (x.jackknife && x.fp32Jackknife && x.jackknife.length === x.fp32Jackknife.length) {
+      const loo = Array.from(x.jackknife, (s, i) => x.drop(s, x.fp32Jackknife![i]));
+      const normal = jackknifeInterval(pointDrop, loo, level);
+      if (normal) interval = hull(interval, normal);
+      // Every resample gives the same drop: the policy and FP32 agree on every sample here, and no resampling can
+      // say how often they disagree elsewhere. The rule of three does: at most wilson(0, n)'s upper end of the
+      // samples disagree, each moving the score by about one sample's influence on FP32's (the jackknife's).
+      if (collapsed) {
+        const n = x.fp32Jackknife.length;
+        let influence = 0;
+        for (let i = 0; i < n; i++) influence = Math.max(influence, Math.abs(x.fp32Score - x.fp32Jackknife[i]) * (n - 1));
+        const scale = Math.abs(x.fp32Score) > 1e-12 ? Math.abs(x.fp32Score) : 1;
+        const bound = (wilsonInterval(0, n, level)[1] * n * (influence / n)) / scale;
+        if (Number.isFinite(bound)) interval = hull(interval, [pointDrop - bound, pointDrop + bound]);
+      }
+    }
+    if (x.hits && x.fp32Hits) interval = hull(interval, relativeDrop(pairedDifferenceInterval(x.hits, x.fp32Hits, level), x.fp32Score, x.higherIsBetter));
+    return interval;
+  };
+  let ci95 = percentileInterval(x.replicates, 0.95);
+  const normal = x.jackknife ? jackknifeInterval(x.score, x.jackknife, 0.95) : undefined;
+  if (normal) ci95 = hull(ci95, normal);
+  if (x.hits) ci95 = hull(ci95, wilsonInterval(Array.from(x.hits).reduce((a, b) => a + b, 0), x.hits.length, 0.95));
+  return { ci95, dropCi95: dropInterval(0.95), ...(confidence !== undefined ? { dropBound: dropInterval(confidence)[1] } : {}) };
+}
+
+/** An interval of score - fp32Score as one of the relative drop (FP32's own uncertainty is in the difference's). */
+function relativeDrop([lo, hi]: Interval, fp32Score: number, higherIsBetter: boolean): Interval {
+  const scale = Math.abs(fp32Score) > 1e-12 ? Math.abs(fp32Score) : 1;
+  return higherIsBetter ? [-hi / scale, -lo / scale] : [lo / scale, hi / scale];
 }
 
 /**

@@ -13,7 +13,7 @@ import { policyKey } from '../policy.ts';
 import type { Metric, SampleOutputs } from './metrics.ts';
 import { scoreWith } from './metrics.ts';
 import {
-  hull, metricScorer, pairedDifferenceInterval, pairedInterval, percentileInterval, proportionHits, replicates, sampleStatistics, wilsonInterval,
+  jackknife, metricScorer, proportionHits, replicates, sampleStatistics, scoreIntervals,
   type Interval,
 } from './bootstrap.ts';
 import { accuracyChange } from '../../envs/reward.ts';
@@ -87,6 +87,8 @@ interface CachedScore {
   replicates?: Float64Array;
   /** Per-sample 0/1 hits, for a metric that is a plain proportion (top-1). */
   hits?: Uint8Array;
+  /** Leave-one-out scores (all samples only). */
+  jackknife?: Float64Array;
 }
 
 export class PolicyEvaluator {
@@ -153,31 +155,20 @@ export class PolicyEvaluator {
       this.cacheHits++;
     }
     const fp32 = await this.referenceReplicates();
-    const drop = (score: number, fp32Score: number) => -accuracyChange(score, fp32Score, this.higherIsBetter);
-    let ci95 = percentileInterval(entry.replicates!, 0.95);
-    let dropInterval = (confidence: number) => pairedInterval(entry.replicates!, fp32.replicates!, drop, confidence);
-    const { hits } = entry;
-    if (hits && fp32.hits) {
-      // A proportion: never narrower than its score intervals, which stay honest where every sample agrees.
-      const bootstrapDrop = dropInterval;
-      ci95 = hull(ci95, wilsonInterval(hits.reduce((a, b) => a + b, 0), hits.length, 0.95));
-      dropInterval = (confidence) => hull(bootstrapDrop(confidence), this.relativeDropInterval(pairedDifferenceInterval(hits, fp32.hits!, confidence)));
-    }
+    const intervals = scoreIntervals({
+      score: entry.score, fp32Score: this.fp32Score, higherIsBetter: this.higherIsBetter,
+      drop: (score, fp32Score) => -accuracyChange(score, fp32Score, this.higherIsBetter),
+      replicates: entry.replicates!, fp32Replicates: fp32.replicates!,
+      ...(entry.jackknife && fp32.jackknife ? { jackknife: entry.jackknife, fp32Jackknife: fp32.jackknife } : {}),
+      ...(entry.hits && fp32.hits ? { hits: entry.hits, fp32Hits: fp32.hits } : {}),
+    }, opts.confidence);
     return {
       score: entry.score,
       fp32Score: this.fp32Score,
-      drop: drop(entry.score, this.fp32Score),
+      drop: -accuracyChange(entry.score, this.fp32Score, this.higherIsBetter),
       samples: this.data.count,
-      ci95,
-      dropCi95: dropInterval(0.95),
-      ...(opts.confidence !== undefined ? { dropBound: dropInterval(opts.confidence)[1] } : {}),
+      ...intervals,
     };
-  }
-
-  /** An interval of score - fp32Score as one of the relative drop (FP32's own uncertainty is in the difference's). */
-  private relativeDropInterval([lo, hi]: Interval): Interval {
-    const scale = Math.abs(this.fp32Score) > 1e-12 ? Math.abs(this.fp32Score) : 1;
-    return this.higherIsBetter ? [-hi / scale, -lo / scale] : [lo / scale, hi / scale];
   }
 
   private keyOf(policy: LayerPolicy, samples: number): string {
@@ -196,7 +187,9 @@ export class PolicyEvaluator {
     const stats = await sampleStatistics(this.metric, input, score);
     const scorer = stats ? stats.scoreOf : await metricScorer(this.metric, input, score);
     const hits = stats ? proportionHits(this.metric, stats) : undefined;
-    return { score, replicates: await replicates(scorer, input.outputs.length, this.bootstrap), ...(hits ? { hits } : {}) };
+    const n = input.outputs.length;
+    const jack = n < 2 ? undefined : stats ? stats.leaveOneOut() : await jackknife(scorer, n);
+    return { score, replicates: await replicates(scorer, n, this.bootstrap), ...(hits ? { hits } : {}), ...(jack ? { jackknife: jack } : {}) };
   }
 
   private async referenceReplicates(): Promise<CachedScore> {
