@@ -53,9 +53,10 @@ test('TensorRT 10 (stand-in): --fp16, --fp16 --int8 and the policy\'s own flags,
   assert.deepEqual(m.tensorrt, { generation: 10, version: '10.3.0' });
   assert.deepEqual(m.unmappedEngineLayers, { fp16: 0, int8: 0 });
   assert.equal(m.policy.unmapped, 0);
-  // the stand-in's int8 engine is the faster one, and the policy (all int8) is predicted from the int8 profile
+  // The stand-in's int8 engine is the faster one. The policy is INT8 where INT8 suits (the fixture's narrow Gemm and
+  // MatMul stay FP16): predicted from the int8 profile for its INT8 layers and the fp16 one for the others.
   assert.ok(m.builds[1].layersMs < m.builds[0].layersMs);
-  assert.ok(Math.abs(m.policy.predictedMs - m.builds[1].layersMs) / m.builds[1].layersMs < 0.2, JSON.stringify(m.policy));
+  assert.ok(m.policy.predictedMs > m.builds[1].layersMs && m.policy.predictedMs < m.builds[0].layersMs, JSON.stringify(m.policy));
   assert.match(r.stdout, /TensorRT 10\.3\.0 engines profiled/);
   const files = readProfileDir(dir);
   assert.deepEqual(Object.keys(files).sort(), ['fp16', 'int8']);
