@@ -8,22 +8,31 @@ import { collect, start } from './cli-helpers.ts';
 /** The quantizable layers of test/pareto-fixture.ts's model. */
 export const LAYERS = ['conv0', 'conv1', 'conv2', 'fc'];
 
-/** A cosine metric that takes `delayMs` per call, so that a command on a tiny model runs long enough to be scraped. */
+/**
+ * A cosine metric whose score takes `delayMs` per call, so that a command on a tiny model runs long enough to be
+ * scraped. Its per-sample statistics are immediate: the intervals resample those, not the slow score (a slow
+ * whole-set score would be called 1000 times per interval).
+ */
 export function slowMetric(dir: string, delayMs: number): string {
   const path = join(dir, 'slow-cosine.mjs');
-  writeFileSync(path, `export default {
+  writeFileSync(path, `const cosines = (outputs, reference) => outputs.map((o, i) => {
+  const a = o.logits.data, b = reference[i].logits.data;
+  let ab = 0, aa = 0, bb = 0;
+  for (let k = 0; k < a.length; k++) { ab += a[k] * b[k]; aa += a[k] * a[k]; bb += b[k] * b[k]; }
+  return ab / (Math.sqrt(aa * bb) || 1);
+});
+export default {
   name: 'slow-cosine',
   higherIsBetter: true,
   async score({ outputs, reference }) {
     await new Promise((resolve) => setTimeout(resolve, ${delayMs}));
-    let sum = 0;
-    outputs.forEach((o, i) => {
-      const a = o.logits.data, b = reference[i].logits.data;
-      let ab = 0, aa = 0, bb = 0;
-      for (let k = 0; k < a.length; k++) { ab += a[k] * b[k]; aa += a[k] * a[k]; bb += b[k] * b[k]; }
-      sum += ab / (Math.sqrt(aa * bb) || 1);
-    });
-    return sum / outputs.length;
+    return cosines(outputs, reference).reduce((a, b) => a + b, 0) / outputs.length;
+  },
+  statistics({ outputs, reference }) {
+    return cosines(outputs, reference).map((c) => [c]);
+  },
+  fromStatistics([sum], n) {
+    return sum / n;
   },
 };
 `);
