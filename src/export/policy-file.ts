@@ -31,6 +31,13 @@ export function readPolicyFile(path: string): PolicyFile {
   const amax = p.calibration?.amax;
   if (!amax || typeof amax !== 'object') fail(path, 'no calibration.amax');
   for (const [tensor, v] of Object.entries(amax)) if (typeof v !== 'number') fail(path, `amax of ${tensor} is not a number`);
+  const bias = p.biasCorrection;
+  if (bias !== undefined) {
+    if (!bias || typeof bias !== 'object' || !bias.layers || typeof bias.layers !== 'object') fail(path, 'biasCorrection without a layers object');
+    for (const [layer, d] of Object.entries(bias.layers)) {
+      if (!Array.isArray(d) || d.some((v) => typeof v !== 'number' || !Number.isFinite(v))) fail(path, `biasCorrection.layers.${layer} is not an array of numbers`);
+    }
+  }
   return p as PolicyFile;
 }
 

@@ -267,6 +267,11 @@ export class BiasCorrector {
     return this.layers.filter((l) => this.sites.has(l.name) && readsInt8(policy[l.name]?.precision ?? 'fp32'));
   }
 
+  /** The policy's corrections if they were measured already. */
+  cached(policy: LayerPolicy): Map<string, Float32Array> | undefined {
+    return this.cache.get(policyKey(this.layerNames, policy));
+  }
+
   /** The policy's corrections, measured (or from the cache). */
   async corrections(policy: LayerPolicy): Promise<Map<string, Float32Array>> {
     const key = policyKey(this.layerNames, policy);

@@ -142,7 +142,7 @@ export function writeParetoLadder(outDir: string, inputs: LadderInputs): Written
       // The commands refer to where the files will be once the ladder is in place.
       const final = join(finalDir, dir);
       const exported = writeExports(join(buildDir, dir), inputs.exportInputs(policy), {
-        calibPath: join(final, 'calibration.cache'), scriptPath: join(final, 'build_engine.py'), enginePath: join(final, 'model.engine'),
+        calibPath: join(final, 'calibration.cache'), qdqPath: join(final, 'model.qdq.onnx'), scriptPath: join(final, 'build_engine.py'), enginePath: join(final, 'model.engine'),
       });
       exported.warnings.forEach((w) => warnings.add(w));
       files.push(join(final, 'policy.json'), ...exported.files.map((f) => join(final, basename(f))));
