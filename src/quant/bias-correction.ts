@@ -64,6 +64,8 @@ export interface BiasSite {
   channels: number;
   /** The delta enters the stored tensor divided by this (Gemm beta). */
   beta: number;
+  /** Where the delta shows: the layer's output, or for a MatMul the output of its bias Add. */
+  output: string;
 }
 
 /** Output axis that indexes output channels: 1 for convolutions (NCHW), the last for Gemm and MatMul. */
@@ -89,7 +91,7 @@ export function biasSite(graph: Graph, layer: Layer): BiasSite | undefined {
   const existing = (node.input ?? [])[2] || undefined;
   if (layer.op === 'Conv' || layer.op === 'ConvTranspose') {
     if (existing && !graph.constantValues(existing)) return undefined;
-    return { nodeIndex: layer.nodeIndex, inputIndex: 2, tensor: existing, channels, beta: 1 };
+    return { nodeIndex: layer.nodeIndex, inputIndex: 2, tensor: existing, channels, beta: 1, output: layer.output };
   }
   if (layer.op === 'Gemm') {
     const beta = attrFloat(node, 'beta', 1);
@@ -98,7 +100,7 @@ export function biasSite(graph: Graph, layer: Layer): BiasSite | undefined {
       const c = graph.constantValues(existing);
       if (!c || (!broadcastsPerChannel(c.dims, channels) && !(c.dims.length === 2 && c.dims[1] === channels))) return undefined;
     }
-    return { nodeIndex: layer.nodeIndex, inputIndex: 2, tensor: existing, channels, beta };
+    return { nodeIndex: layer.nodeIndex, inputIndex: 2, tensor: existing, channels, beta, output: layer.output };
   }
   // MatMul: the bias Add after it.
   const readers = graph.consumersOf(layer.output);
@@ -108,7 +110,7 @@ export function biasSite(graph: Graph, layer: Layer): BiasSite | undefined {
   const operand = (add.input ?? [])[k];
   const c = operand ? graph.constantValues(operand) : undefined;
   if (!c || c.dims.length > layer.outputShape.length || !broadcastsPerChannel(c.dims, channels)) return undefined;
-  return { nodeIndex: graph.nodes.indexOf(add), inputIndex: k, tensor: operand, channels, beta: 1 };
+  return { nodeIndex: graph.nodes.indexOf(add), inputIndex: k, tensor: operand, channels, beta: 1, output: (add.output ?? [])[0] };
 }
 
 /** The bias tensor with the delta added (float32; per-channel, or the Gemm's 2-D C with the delta on every row). */
@@ -253,7 +255,7 @@ export class BiasCorrector {
   }
 
   static async create(model: ModelProto, graph: Graph, layers: readonly Layer[], data: SampleSource, opts: BiasCorrectorOptions): Promise<BiasCorrector> {
-    const correctable = layers.filter((l) => biasSite(graph, l));
+    const correctable = layers.flatMap((l) => { const s = biasSite(graph, l); return s ? [{ layer: l, output: s.output }] : []; });
     const stats = await channelStats(model, correctable, data, opts.batchSize ?? 8, true);
     return new BiasCorrector(graph, layers, data, stats as Map<string, ChannelStats>, opts);
   }
@@ -281,16 +283,19 @@ export class BiasCorrector {
     const deltas = new Map<string, Float64Array>(layers.map((l) => [l.name, new Float64Array(this.sites.get(l.name)!.channels)]));
     let applied = new Map<string, Float32Array>();
     for (let pass = 0; pass < this.passes && layers.length > 0; pass++) {
-      const model = this.opts.simulate(policy, applied, layers.map((l) => l.output));
-      const sim = await channelStats(model, layers, this.data, this.opts.batchSize ?? 8, false);
+      const measured = layers.map((l) => ({ layer: l, output: this.sites.get(l.name)!.output }));
+      const model = this.opts.simulate(policy, applied, measured.map((m) => m.output));
+      const sim = await channelStats(model, measured, this.data, this.opts.batchSize ?? 8, false);
       let moved = 0;
       for (const l of layers) {
         const d = deltas.get(l.name)!;
         const f = this.fp32.get(l.name)!;
         const s = sim.get(l.name)!;
+        const now = applied.get(l.name);
         for (let c = 0; c < d.length; c++) {
+          // The residual is measured with the applied (rounded, thresholded) delta, so it corrects that one.
           const step = f.mean[c] - s.mean[c];
-          d[c] += step;
+          d[c] = (now?.[c] ?? 0) + step;
           if (Math.abs(step) > this.threshold * f.std[c]) moved++;
         }
       }
@@ -322,11 +327,12 @@ export class BiasCorrector {
   }
 }
 
-/** Per-channel mean (and standard deviation) of every layer's output over the samples, in batches. */
-async function channelStats(model: ModelProto, layers: readonly Layer[], data: SampleSource, batchSize: number, withStd: boolean): Promise<Map<string, { mean: Float64Array; std?: Float64Array }>> {
+/** Per-channel mean (and standard deviation) of every layer's measured tensor over the samples, in batches. */
+async function channelStats(model: ModelProto, measured: ReadonlyArray<{ layer: Layer; output: string }>, data: SampleSource, batchSize: number, withStd: boolean): Promise<Map<string, { mean: Float64Array; std?: Float64Array }>> {
+  const layers = measured.map((m) => m.layer);
   const out = new Map<string, { mean: Float64Array; std?: Float64Array }>();
   if (layers.length === 0) return out;
-  const session = await createSession(withOutputs(model, layers.map((l) => l.output)));
+  const session = await createSession(withOutputs(model, [...new Set(measured.map((m) => m.output))]));
   const sums = layers.map((l) => ({ sum: new Float64Array(channelCount(l)), sq: withStd ? new Float64Array(channelCount(l)) : undefined, n: 0 }));
   try {
     for (const [start, end] of batchRanges(data, batchSize)) {
@@ -334,7 +340,7 @@ async function channelStats(model: ModelProto, layers: readonly Layer[], data: S
       const rows = Object.values(feeds)[0]?.dims[0] ?? end - start;
       const result = await session.run(toOrtFeeds(feeds));
       layers.forEach((l, i) => {
-        const t = result[l.output];
+        const t = result[measured[i].output];
         let values = floatData(t);
         // Padding rows (a fixed batch) repeat the last sample; they are left out.
         if (rows > end - start && t.dims[0] === rows) values = values.subarray(0, (values.length / rows) * (end - start));
