@@ -22,7 +22,9 @@
  * Significance (NNCF applies a shift only where it matters): a channel whose delta is below `threshold` (default
  * 1e-3) of that channel's FP32 standard deviation is left at 0 — below FP16's resolution relative to the channel's
  * spread, so it cannot change the layer's output error measurably — and a layer left with no channel is not
- * corrected. Deltas are rounded to 6 significant digits, as policy.json records them, so the simulation, the
+ * corrected. A layer whose shift is out of scale is not corrected either (NNCF FastBiasCorrection's rule,
+ * `magnitude` 2: max |delta / bias| must stay below it; against the channel's FP32 standard deviation where the
+ * bias is 0 or absent): on PP-OCRv4 correcting every layer collapses the model (README, "Bias correction"). Deltas are rounded to 6 significant digits, as policy.json records them, so the simulation, the
  * exports and replay use the same float32 values.
  */
 import type { NodeProto, TensorProto } from '../onnx/model.ts';
@@ -45,12 +47,16 @@ export interface BiasCorrectionRecord {
   passes: number;
   /** Channels whose delta is below this share of their FP32 standard deviation are not corrected. */
   threshold: number;
+  /** Layers whose largest delta is this many times their bias (or FP32 spread) or more are not corrected. */
+  magnitude: number;
   /** Layer name -> per-channel delta (added to the layer's output through its bias). */
   layers: Record<string, number[]>;
 }
 
 export const DEFAULT_BIAS_PASSES = 1;
 export const DEFAULT_BIAS_THRESHOLD = 1e-3;
+/** NNCF FastBiasCorrection's default threshold on max |shift / bias|. */
+export const DEFAULT_BIAS_MAGNITUDE = 2;
 /** Calibration samples the correction is measured on at most (NNCF's FastBiasCorrection default subset is 300). */
 export const DEFAULT_BIAS_SAMPLES = 128;
 
@@ -223,6 +229,8 @@ interface ChannelStats { mean: Float64Array; std: Float64Array }
 export interface BiasCorrectorOptions {
   passes?: number;
   threshold?: number;
+  /** Layers whose largest shift is this many times their bias (or FP32 spread) or more are not corrected. */
+  magnitude?: number;
   batchSize?: number;
   /** Builds the policy's simulated model with the given corrections and extra outputs. */
   simulate(policy: LayerPolicy, corrections: BiasCorrections, extraOutputs: string[]): ModelProto;
@@ -236,6 +244,7 @@ export interface BiasCorrectorOptions {
 export class BiasCorrector {
   readonly passes: number;
   readonly threshold: number;
+  readonly magnitude: number;
   private readonly cache = new Map<string, Map<string, Float32Array>>();
   private readonly sites: Map<string, BiasSite>;
   private readonly layerNames: string[];
@@ -249,6 +258,7 @@ export class BiasCorrector {
   ) {
     this.passes = opts.passes ?? DEFAULT_BIAS_PASSES;
     this.threshold = opts.threshold ?? DEFAULT_BIAS_THRESHOLD;
+    this.magnitude = opts.magnitude ?? DEFAULT_BIAS_MAGNITUDE;
     this.sites = new Map();
     for (const l of layers) { const s = biasSite(graph, l); if (s) this.sites.set(l.name, s); }
     this.layerNames = layers.map((l) => l.name);
@@ -306,12 +316,24 @@ export class BiasCorrector {
     return applied;
   }
 
-  /** Deltas rounded as recorded; channels below the threshold set to 0, layers without any dropped. */
+  /**
+   * Deltas rounded as recorded; channels below the threshold set to 0, layers without any dropped, and layers whose
+   * shift is out of scale dropped (NNCF's FastBiasCorrection magnitude rule: max |delta / bias| below 2; against the
+   * channel's FP32 spread where the bias is 0 or absent).
+   */
   private significant(layers: readonly Layer[], deltas: Map<string, Float64Array>): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();
     for (const l of layers) {
       const d = deltas.get(l.name)!;
       const std = this.fp32.get(l.name)!.std;
+      const site = this.sites.get(l.name)!;
+      const bias = site.tensor ? correctedBias(this.graph, site, new Float32Array(d.length)) : undefined;
+      let magnitude = 0;
+      for (let c = 0; c < d.length; c++) {
+        const b = bias && bias.data.length === d.length ? Math.abs(bias.data[c] * site.beta) : 0;
+        magnitude = Math.max(magnitude, Math.abs(d[c]) / (b > 0 ? b : std[c] || Infinity));
+      }
+      if (!(magnitude < this.magnitude)) continue;
       const v = new Float32Array(d.length);
       let any = false;
       for (let c = 0; c < d.length; c++) {
@@ -323,7 +345,7 @@ export class BiasCorrector {
   }
 
   record(corrections: BiasCorrections): BiasCorrectionRecord {
-    return { samples: this.samples, passes: this.passes, threshold: this.threshold, layers: correctionLayers(this.layers, corrections) };
+    return { samples: this.samples, passes: this.passes, threshold: this.threshold, magnitude: this.magnitude, layers: correctionLayers(this.layers, corrections) };
   }
 }
 
