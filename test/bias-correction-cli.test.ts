@@ -18,7 +18,10 @@ let dir: string;
 let model: string;
 let data: string;
 
-/** conv1 (3->16, 3x3, no bias) -> relu -> conv2 (16->16, 1x1, bias), positive weights: a clipped input's shift reaches every output channel. */
+/**
+ * conv1 (3->16, 3x3, no bias) -> relu -> conv2 (16->16, 1x1, bias), positive weights: a clipped input's shift reaches
+ * every output channel. conv2's bias is large enough that its shift stays within the magnitude rule (below 2x the bias).
+ */
 function skewModel() {
   const positive = (name: string, dims: number[], seed: string) => {
     const t = randomTensor(name, dims, seed, 0.3);
@@ -32,7 +35,7 @@ function skewModel() {
       { name: 'conv2', opType: 'Conv', input: ['r1', 'w2', 'b2'], output: ['y'] },
     ],
     [valueInfo('x', ['N', 3, H, H])], [valueInfo('y', ['N', 16, H - 2, H - 2])],
-    [positive('w1', [16, 3, 3, 3], 'cli-w1'), positive('w2', [16, 16, 1, 1], 'cli-w2'), randomTensor('b2', [16], 'cli-b2', 0.1)],
+    [positive('w1', [16, 3, 3, 3], 'cli-w1'), positive('w2', [16, 16, 1, 1], 'cli-w2'), floatTensor('b2', [16], Array.from({ length: 16 }, (_, c) => 2 + 0.1 * c))],
   );
 }
 

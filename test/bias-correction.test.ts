@@ -190,3 +190,20 @@ test('a MatMul corrected through its bias Add: the mean error after the Add goes
   assert.ok(total(after) < 0.02 * total(before), `after ${after.join(', ')}, before ${before.join(', ')}`);
   assert.ok(await mean(corrections) < await mean(), 'the absolute error goes down too');
 });
+
+test('the magnitude rule: a layer whose shift is out of scale with its bias is not corrected (NNCF FastBiasCorrection)', async () => {
+  const dims = [N, 3, H, H];
+  const { base, set } = await setup(twoConvs(), dims, skewedInput(N, 'bc-x2'));
+  const policy = uniformPolicy(base.layers.map((l) => l.name), 'int8');
+  const make = (magnitude: number) => BiasCorrector.create(base.model, base.graph, base.layers, set, {
+    passes: 2, magnitude, simulate: (p: LayerPolicy, bias: BiasCorrections, extra: string[]) => buildSimulatedModel(base, p, { extraOutputs: extra, bias }),
+  });
+  const all = await (await make(2)).corrections(policy);
+  const d2 = all.get('conv2')!;
+  const b2 = base.graph.constantValues('b2')!.data;
+  const ratio = Math.max(...Array.from(d2, (d, c) => Math.abs(d / b2[c])));
+  assert.ok(ratio < 2, `conv2's shift is ${ratio} times its bias`);
+  // The rule is max |delta / bias| < magnitude: just above the layer's own ratio it is corrected, just below it is not.
+  assert.ok((await (await make(ratio * 1.01)).corrections(policy)).has('conv2'));
+  assert.equal((await (await make(ratio * 0.99)).corrections(policy)).has('conv2'), false);
+});
