@@ -56,3 +56,11 @@ export function checkPolicyModel(policy: PolicyFile, modelPath: string, force = 
   }
   return { sha256, matches };
 }
+
+/**
+ * policy.json's text: indented JSON with every array of numbers on one line (per-channel bias deltas, sample indices,
+ * intervals), so that a file with bias corrections stays readable.
+ */
+export function policyJson(policy: unknown): string {
+  return `${JSON.stringify(policy, null, 2).replace(/(?<=": |\n\s*)\[\s*((?:-?\d[\d.eE+-]*,\s*)*-?\d[\d.eE+-]*)\s*\]/g, (_, inner: string) => `[${inner.replace(/,\s+/g, ', ')}]`)}\n`;
+}

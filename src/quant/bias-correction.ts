@@ -198,7 +198,8 @@ export function correctionLayers(layers: readonly Layer[], corrections: BiasCorr
   const out: Record<string, number[]> = {};
   for (const l of layers) {
     const d = corrections.get(l.name);
-    if (d) out[l.name] = Array.from(d);
+    // The 6 digits the deltas were rounded to: they read back to the same float32 values.
+    if (d) out[l.name] = Array.from(d, round6);
   }
   return out;
 }

@@ -25,7 +25,7 @@ import { cachedAnalysis, loadAnalysis, analysisJson, analysisMarkdown, analysisM
 import { resolveAmax } from '../quant/simulate.ts';
 import { int8Exclusion, DEFAULT_OTHER_OPS } from '../quant/placement.ts';
 import { choiceLabel } from '../quant/calibrate.ts';
-import { sha256Hex } from '../export/policy-file.ts';
+import { policyJson, sha256Hex } from '../export/policy-file.ts';
 import { searchDataRecord } from '../export/replay.ts';
 import { writeExports, type ExportInputs } from '../export/index.ts';
 import type { BiasCorrector, BiasCorrectionRecord } from '../quant/bias-correction.ts';
@@ -425,7 +425,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   const chosenRecord = () => (chosen ? chosen.record : env.best);
   let bestMeta: Parameters<typeof policyFileOf>[2] | undefined;
   const writePolicy = (best: EvaluationRecord, figures?: PolicyFigures) =>
-    writeFileAtomic(join(outDir, 'policy.json'), `${JSON.stringify(policyFileOf(setup, best, bestMeta!, figures), null, 2)}\n`);
+    writeFileAtomic(join(outDir, 'policy.json'), policyJson(policyFileOf(setup, best, bestMeta!, figures)));
   const savePolicy = () => {
     const best = chosenRecord();
     if (!best || best.key === bestKey) return;
