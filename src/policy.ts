@@ -3,6 +3,7 @@
  * A policy assigns each quantizable layer (by TensorRT layer name) a precision and,
  * for int8/mixed layers, the calibration method used for the activation amax.
  */
+import type { BiasCorrectionRecord } from './quant/bias-correction.ts';
 
 /** What a quantizable layer runs in (DESIGN.md, "Actions"). */
 export type Precision = 'int8' | 'mixed' | 'fp16' | 'fp32';
@@ -45,6 +46,8 @@ export interface PolicyFile {
   calibration: { method: string; amax: Record<string, number> };
   /** Absent in policies written before --other-ops: everything outside the layers ran in FP32. */
   otherOps?: OtherOps;
+  /** Bias correction (--bias-correction): the per-channel deltas the simulation and the exports add to biases. */
+  biasCorrection?: BiasCorrectionRecord;
   metrics: { score: number; fp32Score: number; latencyMs: number; fp16LatencyMs: number; target: string; [k: string]: unknown };
   search: { agent: string; seed: number; evaluations: number; seconds: number; [k: string]: unknown };
 }

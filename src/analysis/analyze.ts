@@ -228,7 +228,7 @@ interface SweepContext {
  */
 async function sweep(ctx: SweepContext, fixed: LayerPolicy, policyFor: (l: Layer) => LayerPolicy, compare: boolean): Promise<Map<string, LayerRun>> {
   const { base, evaluator } = ctx.subject;
-  const fixedModel = buildSimulatedModel(base, fixed);
+  const fixedModel = await evaluator.simulatedModel(fixed);
   const walker = CutWalker.start(fixedModel, evaluator.data, ctx.samples, ctx.batchSize);
   const byNode = [...base.layers].sort((a, b) => a.nodeIndex - b.nodeIndex);
   const runs = new Map<string, LayerRun>();
@@ -236,7 +236,7 @@ async function sweep(ctx: SweepContext, fixed: LayerPolicy, policyFor: (l: Layer
     const l = byNode[k];
     if (ctx.cuts) await walker.advance(cutBefore(base.graph, l.nodeIndex));
     const extra = compare && !ctx.outputNames.includes(l.fusedOutput) ? [l.fusedOutput] : [];
-    const sim = buildSimulatedModel(base, policyFor(l), { extraOutputs: extra });
+    const sim = await evaluator.simulatedModel(policyFor(l), { extraOutputs: extra });
     const part = walker.subgraph(sim, [...ctx.outputNames, ...extra]);
     const outputs: SampleOutputs[] = [];
     const quantized: Float32Array[] = [];

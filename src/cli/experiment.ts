@@ -14,8 +14,9 @@ import { autocastTensors, classifyOtherOps, collectRanges } from '../quant/autoc
 import { PolicyEvaluator, sliceFeeds } from '../quant/evaluator.ts';
 import { batchRanges } from '../data/batches.ts';
 import { loadMetric, type Metric } from '../quant/metrics.ts';
-import type { SimulationBase } from '../quant/simulate.ts';
-import type { CalibrationChoice, CalibrationMethod, OtherOpsPrecision } from '../policy.ts';
+import { buildSimulatedModel, type SimulationBase } from '../quant/simulate.ts';
+import { BiasCorrector, DEFAULT_BIAS_PASSES, DEFAULT_BIAS_SAMPLES } from '../quant/bias-correction.ts';
+import type { LayerPolicy, CalibrationChoice, CalibrationMethod, OtherOpsPrecision } from '../policy.ts';
 import { UserError } from '../errors.ts';
 import { discoverModelLayers, loadModelFile, withModelOptions, type LoadedModel, type ModelArgs } from './model-options.ts';
 import { loadRecExample, CHAR_ACCURACY_PLUGIN } from '../../experiments/ppocr/dataset.ts';
@@ -36,6 +37,8 @@ export interface ExperimentArgs extends ModelArgs {
   'batch-size'?: number;
   seed?: number;
   'other-ops'?: OtherOpsPrecision;
+  'bias-correction'?: boolean;
+  'bias-passes'?: number;
 }
 
 export { DEFAULT_CALIB_SAMPLES, DEFAULT_EVAL_SAMPLES } from '../data/dataset.ts';
@@ -56,6 +59,8 @@ export function withExperimentOptions<T>(y: Argv<T>): Argv<T & ExperimentArgs> {
     .option('iou-threshold', { type: 'number', default: 0.5, describe: 'Threshold of the iou metric' })
     .option('batch-size', { type: 'number', default: 16, describe: 'Samples per onnxruntime run' })
     .option('other-ops', { choices: OTHER_OPS_PRECISIONS, default: DEFAULT_OTHER_OPS, describe: 'Precision of the ops outside the quantizable layers (TensorRT 11: model.qdq.onnx casts them); fp16 keeps in FP32 what would overflow (AutoCast: |x| > 512, initializers > 65504)' })
+    .option('bias-correction', { type: 'boolean', default: false, describe: `Correct the biases of INT8/mixed layers by their per-channel mean output error on calibration samples (NNCF's bias correction); the simulation scores and the exports carry the corrected model` })
+    .option('bias-passes', { type: 'number', default: DEFAULT_BIAS_PASSES, describe: 'Passes of the sequential bias correction (1: every layer measured on the uncorrected model; each further pass refines the layers after corrected ones)' })
     .option('seed', { type: 'number', default: 0, describe: 'Seed for the data split and every random choice' }) as Argv<T & ExperimentArgs>;
 }
 
@@ -75,6 +80,8 @@ export interface Experiment {
   calibration: CalibrationTable;
   defaultCalibration: CalibrationChoice;
   base: SimulationBase;
+  /** --bias-correction: measures each policy's corrections (the evaluators score the corrected models). */
+  biasCorrector?: BiasCorrector;
   evaluator: PolicyEvaluator;
   batchSize: number;
   seed: number;
@@ -158,12 +165,26 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
     otherOps: classifyOtherOps(otherOps, loaded.graph, loaded.layers, ranges),
   };
   const bootstrap = { seed };
-  const evaluator = await PolicyEvaluator.create(base, split.eval, metric, { batchSize, bootstrap });
+  const biasCorrector = args['bias-correction'] ? await createBiasCorrector(base, split.calib, args['bias-passes'], batchSize) : undefined;
+  const evaluatorOptions = { batchSize, bootstrap, ...(biasCorrector ? { biasCorrection: (p: LayerPolicy) => biasCorrector.corrections(p) } : {}) };
+  const evaluator = await PolicyEvaluator.create(base, split.eval, metric, evaluatorOptions);
   let testEvaluator: Promise<PolicyEvaluator | undefined> | undefined;
   return {
     loaded, dataSource, labelsSource: args.labels, metricSpec, data, split, test, metric, calibration, defaultCalibration, base, evaluator, batchSize, seed,
-    testEvaluator: () => (testEvaluator ??= test ? PolicyEvaluator.create(base, test.data, metric, { batchSize, bootstrap }) : Promise.resolve(undefined)),
+    ...(biasCorrector ? { biasCorrector } : {}),
+    testEvaluator: () => (testEvaluator ??= test ? PolicyEvaluator.create(base, test.data, metric, evaluatorOptions) : Promise.resolve(undefined)),
   };
+}
+
+/** The bias corrector of --bias-correction, on the first calibration samples (at most DEFAULT_BIAS_SAMPLES). */
+async function createBiasCorrector(base: SimulationBase, calib: Dataset, passes: number | undefined, batchSize: number): Promise<BiasCorrector> {
+  const n = positiveInt('bias-passes', passes, DEFAULT_BIAS_PASSES);
+  const samples = { ...calib, count: Math.min(calib.count, DEFAULT_BIAS_SAMPLES) };
+  return BiasCorrector.create(base.model, base.graph, base.layers, samples, {
+    passes: n,
+    batchSize: Math.min(batchSize, 8),
+    simulate: (policy, bias, extraOutputs) => buildSimulatedModel(base, policy, { extraOutputs, bias }),
+  });
 }
 
 /** --test-data / --test-labels, checked like --data / --labels. */

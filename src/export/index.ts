@@ -4,7 +4,10 @@
  * quantized model (TensorRT 10 explicit quantization, the only form TensorRT 11 accepts). Every format comes
  * from the same policy, layers and amax, so they agree on names and types (test/export*.test.ts checks it).
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { correctedModel, correctionsOf } from '../quant/bias-correction.ts';
+import { sha256Hex } from './policy-file.ts';
 import type { PolicyFile } from '../policy.ts';
 import type { Graph } from '../onnx/graph.ts';
 import type { Layer } from '../onnx/layer-types.ts';
@@ -35,8 +38,11 @@ export const EXPORT_FILE_NAMES: Readonly<Record<ExportFormat, string>> = {
 /** TensorRT release the calibration cache header names unless told otherwise (JetPack 6's TensorRT). */
 export const DEFAULT_TRT_VERSION = '8.6.1';
 
+/** The model the TensorRT <= 10 implicit path builds from when the policy corrects biases (--bias-correction). */
+export const CORRECTED_MODEL_FILE = 'model.corrected.onnx';
+
 export interface ExportInputs {
-  policy: Pick<PolicyFile, 'layers' | 'calibration'>;
+  policy: Pick<PolicyFile, 'layers' | 'calibration' | 'otherOps' | 'biasCorrection'>;
   layers: readonly Layer[];
   /** The graph the layers were discovered on; its model (default opset >= 13) is what qdq-onnx rewrites. */
   graph: Graph;
@@ -56,6 +62,11 @@ export interface ExportOptions {
   qdqPath?: string;
   scriptPath?: string;
   enginePath?: string;
+  /**
+   * model.corrected.onnx as the commands refer to it (writeCorrectedModel writes it): the implicit-quantization
+   * commands build from it instead of the user's model. Required where the policy corrects biases.
+   */
+  correctedModel?: ModelRef;
 }
 
 /** Text formats render to a string, model.qdq.onnx to protobuf bytes. */
@@ -85,8 +96,29 @@ export function renderExport<F extends ExportFormat>(format: F, inputs: ExportIn
   return render(format, inputs, opts, plan) as RenderedExport<F>;
 }
 
-function render(format: ExportFormat, inputs: ExportInputs, opts: ExportOptions, plan: PrecisionPlan): RenderedExport {
+/** True where the policy carries bias corrections (the implicit path then builds from model.corrected.onnx). */
+export function correctsBiases(policy: ExportInputs['policy']): boolean {
+  return Object.keys(policy.biasCorrection?.layers ?? {}).length > 0;
+}
+
+/**
+ * Writes model.corrected.onnx: the user's model with the policy's corrected biases and nothing else changed (same
+ * node and tensor names: the per-layer flags and the calibration cache apply to it as they are). Returns its files.
+ */
+export function writeCorrectedModel(path: string, inputs: ExportInputs): { files: string[]; ref: ModelRef } {
+  const model = correctedModel(inputs.graph, inputs.layers, correctionsOf(inputs.policy.biasCorrection)!);
+  const externalData = hasExternalData(inputs.graph.model) || savesExternalData(model);
+  saveModel(model, path, { externalData });
+  return { files: externalData ? [path, `${path}.data`] : [path], ref: { path, sha256: sha256Hex(readFileSync(path)) } };
+}
+
+function render(format: ExportFormat, inputs0: ExportInputs, opts: ExportOptions, plan: PrecisionPlan): RenderedExport {
   const warnings = [...plan.warnings];
+  if (format !== 'qdq-onnx' && format !== 'calib-cache' && correctsBiases(inputs0.policy) && !opts.correctedModel) {
+    throw new Error(`${format} of a bias-corrected policy needs model.corrected.onnx (writeCorrectedModel)`);
+  }
+  // The implicit path builds from the corrected model; model.qdq.onnx carries the corrections itself.
+  const inputs = opts.correctedModel ? { ...inputs0, model: opts.correctedModel } : inputs0;
   const doc = () => precisionDocument(plan, inputs.model, inputs.policy.calibration?.method ?? 'unknown', inputs.inputShapes);
   switch (format) {
     case 'trtexec': {
@@ -149,6 +181,12 @@ export function writeExports(dir: string, inputs: ExportInputs, opts: ExportOpti
   };
   const files: string[] = [];
   const warnings = new Set<string>();
+  if (correctsBiases(inputs.policy) && !local.correctedModel) {
+    const written = writeCorrectedModel(join(dir, CORRECTED_MODEL_FILE), inputs);
+    files.push(...written.files);
+    // The commands refer to where the file is meant to be (a ladder step is written beside its final place).
+    local.correctedModel = { ...written.ref, path: local.enginePath ? join(dirname(local.enginePath), CORRECTED_MODEL_FILE) : written.ref.path };
+  }
   for (const format of EXPORT_FORMATS) {
     const out = renderExport(format, inputs, local, plan);
     const path = join(dir, EXPORT_FILE_NAMES[format]);

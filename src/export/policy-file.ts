@@ -31,6 +31,13 @@ export function readPolicyFile(path: string): PolicyFile {
   const amax = p.calibration?.amax;
   if (!amax || typeof amax !== 'object') fail(path, 'no calibration.amax');
   for (const [tensor, v] of Object.entries(amax)) if (typeof v !== 'number') fail(path, `amax of ${tensor} is not a number`);
+  const bias = p.biasCorrection;
+  if (bias !== undefined) {
+    if (!bias || typeof bias !== 'object' || !bias.layers || typeof bias.layers !== 'object') fail(path, 'biasCorrection without a layers object');
+    for (const [layer, d] of Object.entries(bias.layers)) {
+      if (!Array.isArray(d) || d.some((v) => typeof v !== 'number' || !Number.isFinite(v))) fail(path, `biasCorrection.layers.${layer} is not an array of numbers`);
+    }
+  }
   return p as PolicyFile;
 }
 
@@ -48,4 +55,12 @@ export function checkPolicyModel(policy: PolicyFile, modelPath: string, force = 
     );
   }
   return { sha256, matches };
+}
+
+/**
+ * policy.json's text: indented JSON with every array of numbers on one line (per-channel bias deltas, sample indices,
+ * intervals), so that a file with bias corrections stays readable.
+ */
+export function policyJson(policy: unknown): string {
+  return `${JSON.stringify(policy, null, 2).replace(/(?<=": |\n\s*)\[\s*((?:-?\d[\d.eE+-]*,\s*)*-?\d[\d.eE+-]*)\s*\]/g, (_, inner: string) => `[${inner.replace(/,\s+/g, ', ')}]`)}\n`;
 }

@@ -18,6 +18,7 @@ import type { PolicyFile } from '../policy.ts';
 import { int8Exclusion, type Placement } from '../quant/placement.ts';
 import { rewriteGraph } from '../quant/rewrite.ts';
 import { recordedPlacement } from './plan.ts';
+import { correctionsOf } from '../quant/bias-correction.ts';
 
 export interface QdqResult {
   model: ModelProto;
@@ -25,7 +26,7 @@ export interface QdqResult {
   warnings: string[];
 }
 
-export type QdqPolicy = Pick<PolicyFile, 'layers' | 'calibration' | 'otherOps'>;
+export type QdqPolicy = Pick<PolicyFile, 'layers' | 'calibration' | 'otherOps' | 'biasCorrection'>;
 
 /** Warnings for int8 on layers TensorRT does not run faster in INT8 (the search never chooses that). */
 export function exclusionWarnings(graph: Graph, layers: readonly Layer[], placement: Placement): string[] {
@@ -43,7 +44,7 @@ export function buildQdqModel(model: ModelProto, graph: Graph, layers: readonly 
   const warnings: string[] = [];
   const placement = placed ?? recordedPlacement(graph, layers, policy, warnings);
   warnings.push(...exclusionWarnings(graph, layers, placement));
-  const { nodes, initializers: added, retyped } = rewriteGraph(graph, layers, placement, { mode: 'export' });
+  const { nodes, initializers: added, retyped } = rewriteGraph(graph, layers, placement, { mode: 'export', bias: correctionsOf(policy.biasCorrection) });
   const g = model.graph!;
   const outputs = g.output ?? [];
   // Values an If/Loop body reads by name from the outer graph count as used.

@@ -21,6 +21,7 @@ import type { Metric } from '../quant/metrics.ts';
 import type { SimulationBase } from '../quant/simulate.ts';
 import { ALL_FP32_OTHER_OPS } from '../quant/placement.ts';
 import type { LatencyModel } from '../latency/types.ts';
+import { correctionsOf } from '../quant/bias-correction.ts';
 import { uniformPolicy, type CalibrationChoice, type LayerPolicy, type PolicyFile, type Precision } from '../policy.ts';
 import { UserError } from '../errors.ts';
 import { policyPrecisions } from './plan.ts';
@@ -231,8 +232,11 @@ export async function replayPolicy(inputs: ReplayInputs): Promise<ReplayResult> 
   const data = searchData ? takeSamples(inputs.data, record!.evalIndices) : inputs.data;
   const batchSize = searchData || testData ? record!.batchSize : inputs.batchSize ?? 16;
   const base = recordedSimulation(inputs.model, inputs.graph, layers, policy);
+  // Bias corrections as policy.json records them: the values the search scored and the exports carry.
+  const recordedBias = correctionsOf(policy.biasCorrection);
+  const biasCorrection = recordedBias ? async () => recordedBias : undefined;
   const scoreOn = async (set: Dataset) =>
-    (await PolicyEvaluator.create(base, set, inputs.metric, { batchSize, bootstrap: { seed: record?.seed ?? 0 } })).figures(layerPolicy);
+    (await PolicyEvaluator.create(base, set, inputs.metric, { batchSize, bootstrap: { seed: record?.seed ?? 0 }, ...(biasCorrection ? { biasCorrection } : {}) })).figures(layerPolicy);
   const figures = await scoreOn(data);
   const { score, fp32Score } = figures;
   const drop = inputs.metric.higherIsBetter ? fp32Score - score : score - fp32Score;

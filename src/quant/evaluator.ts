@@ -17,7 +17,8 @@ import {
   type Interval,
 } from './bootstrap.ts';
 import { accuracyChange } from '../../envs/reward.ts';
-import { buildSimulatedModel, type SimulationBase } from './simulate.ts';
+import { buildSimulatedModel, type SimulateOptions, type SimulationBase } from './simulate.ts';
+import type { BiasCorrections } from './bias-correction.ts';
 
 export interface SampleSet extends SampleSource {
   labels?: unknown[];
@@ -64,6 +65,8 @@ export interface EvaluatorOptions {
   batchSize?: number;
   /** Seed of the bootstrap resamples (the search's --seed); resamples per interval. */
   bootstrap?: { seed: number | string; resamples?: number };
+  /** Bias corrections of a policy (--bias-correction: measured on calibration samples, or as policy.json records them). */
+  biasCorrection?: (policy: LayerPolicy) => Promise<BiasCorrections | undefined>;
 }
 
 /** A policy's score on every sample of the set, beside FP32's on the same samples, with 95 % intervals. */
@@ -103,6 +106,7 @@ export class PolicyEvaluator {
   private readonly batchSize: number;
   private readonly bootstrap: { seed: number | string; resamples?: number };
   private fp32Replicates?: CachedScore;
+  private readonly biasCorrection?: (policy: LayerPolicy) => Promise<BiasCorrections | undefined>;
 
   private constructor(readonly base: SimulationBase, readonly data: SampleSet, metric: Metric, opts: EvaluatorOptions) {
     this.metric = metric;
@@ -110,6 +114,18 @@ export class PolicyEvaluator {
     this.layerNames = base.layers.map((l) => l.name);
     this.batchSize = opts.batchSize ?? 16;
     this.bootstrap = opts.bootstrap ?? { seed: 0 };
+    this.biasCorrection = opts.biasCorrection;
+  }
+
+  /** The simulated model of a policy, with its bias corrections where the evaluator has them. */
+  async simulatedModel(policy: LayerPolicy, opts: Omit<SimulateOptions, 'bias'> = {}): Promise<ModelProto> {
+    const bias = await this.biasCorrection?.(policy);
+    return buildSimulatedModel(this.base, policy, bias ? { ...opts, bias } : opts);
+  }
+
+  /** Whether the evaluator scores bias-corrected models. */
+  get corrects(): boolean {
+    return this.biasCorrection !== undefined;
   }
 
   static async create(base: SimulationBase, data: SampleSet, metric: Metric, opts: EvaluatorOptions = {}): Promise<PolicyEvaluator> {
@@ -176,7 +192,7 @@ export class PolicyEvaluator {
   }
 
   private async measure(policy: LayerPolicy, samples: number, withReplicates: boolean): Promise<CachedScore> {
-    const outputs = await runModel(buildSimulatedModel(this.base, policy), this.data, this.batchSize, samples);
+    const outputs = await runModel(await this.simulatedModel(policy), this.data, this.batchSize, samples);
     const input = { outputs, reference: this.reference.slice(0, samples), labels: this.data.labels?.slice(0, samples) };
     const score = await scoreWith(this.metric, input);
     if (!withReplicates || samples !== this.data.count) return { score };
@@ -204,6 +220,6 @@ export class PolicyEvaluator {
 
   /** Outputs of a policy's simulated model (no caching), e.g. for replay reports or export checks. */
   async outputs(policy: LayerPolicy, samples = this.data.count): Promise<SampleOutputs[]> {
-    return runModel(buildSimulatedModel(this.base, policy), this.data, this.batchSize, samples);
+    return runModel(await this.simulatedModel(policy), this.data, this.batchSize, samples);
   }
 }

@@ -20,6 +20,7 @@ import { floatTensor, int8Tensor, makeAttr } from '../onnx/tensor.ts';
 import { floatToHalfBits, quantizePerChannel, roundArrayToHalf, scaleFromAmax, type PerChannelWeights } from './int8.ts';
 import { ELEMENTWISE_OPS, FLOAT32_PARAMETER_INPUTS, FP16_EXACT_OPS, SHAPE_READERS } from './op-types.ts';
 import { edgeKey, structureOf, type FloatType, type Placement } from './placement.ts';
+import { correctedBias, correctionSites, type BiasCorrections } from './bias-correction.ts';
 
 export type RewriteMode = 'simulate' | 'export';
 
@@ -29,6 +30,8 @@ export interface RewriteOptions {
   weightGranularity?: 'per-channel' | 'per-tensor';
   /** Tensors that must survive pruning (extra outputs). */
   keep?: string[];
+  /** Bias corrections of INT8/mixed layers (src/quant/bias-correction.ts): their biases are replaced or created. */
+  bias?: BiasCorrections;
 }
 
 export interface RewriteResult {
@@ -212,14 +215,35 @@ export function rewriteGraph(graph: Graph, layers: readonly Layer[], placement: 
     return t !== undefined && (t.dataType ?? DataType.FLOAT) === DataType.FLOAT;
   };
 
+  const biasSites = correctionSites(graph, layers, opts.bias);
+  /** A corrected bias, as the node reading it computes (float32, or float16 for an FP16 bias Add after a MatMul). */
+  const biasInput = (i: number, k: number, need: FloatType): string | undefined => {
+    const hit = biasSites.get(i)?.find((e) => e.site.inputIndex === k);
+    if (!hit) return undefined;
+    const v = correctedBias(graph, hit.site, hit.delta);
+    const y = unique(`${hit.site.tensor ?? `${hit.layer.name}_bias`}__corrected`);
+    if (need === 'fp16') inits.push(exporting ? halfTensor(y, v.dims, v.data) : floatTensor(y, v.dims, roundArrayToHalf(v.data)));
+    else inits.push(floatTensor(y, v.dims, v.data));
+    return y;
+  };
+
   // Input side: every edge reads what its node computes in.
   graph.nodes.forEach((n, i) => {
     const type = placement.nodeType[i];
     const layer = layerAt.get(i);
     const params = FLOAT32_PARAMETER_INPUTS[n.opType ?? ''] ?? [];
+    for (const { site } of biasSites.get(i) ?? []) {
+      if (site.tensor) continue;
+      // A bias the layer did not have: a new input (the layer reads int8, so float32).
+      const e = edit(i);
+      while (e.input!.length < site.inputIndex) e.input!.push('');
+      e.input![site.inputIndex] = biasInput(i, site.inputIndex, 'fp32')!;
+    }
     (n.input ?? []).forEach((x, k) => {
       if (!x) return;
       let y = x;
+      const corrected = biasInput(i, k, type === 'fp16' && !params.includes(k) ? 'fp16' : 'fp32');
+      if (corrected !== undefined) { edit(i).input![k] = corrected; return; }
       const site = placement.qdq.get(x);
       const need: FloatType = type === 'fp16' && !params.includes(k) ? 'fp16' : 'fp32';
       if (site?.edges.has(edgeKey(i, k))) {

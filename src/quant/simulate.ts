@@ -20,6 +20,7 @@ import type { CalibrationTable } from './calibrate.ts';
 import { INT8_MAX, MIN_SCALE } from './int8.ts';
 import { placePolicy, type OtherOps, type Placement } from './placement.ts';
 import { rewriteGraph } from './rewrite.ts';
+import type { BiasCorrections } from './bias-correction.ts';
 
 export interface SimulationBase {
   /** The model at opset >= 13 (see src/onnx/opset.ts). */
@@ -60,13 +61,15 @@ export function resolveAmax(base: SimulationBase, policy: LayerPolicy): Record<s
 export interface SimulateOptions {
   /** Extra graph outputs (e.g. a layer's output, for the analyzer). Names refer to the simulated tensors. */
   extraOutputs?: string[];
+  /** Bias corrections (src/quant/bias-correction.ts) the simulated model carries. */
+  bias?: BiasCorrections;
 }
 
 /** Builds the simulated model of a policy. The base model is not modified. */
 export function buildSimulatedModel(base: SimulationBase, policy: LayerPolicy, opts: SimulateOptions = {}): ModelProto {
   const placement = placementOf(base, policy);
   const extra = opts.extraOutputs ?? [];
-  const { nodes, initializers } = rewriteGraph(base.graph, base.layers, placement, { mode: 'simulate', weightGranularity: base.weightGranularity, keep: extra });
+  const { nodes, initializers } = rewriteGraph(base.graph, base.layers, placement, { mode: 'simulate', weightGranularity: base.weightGranularity, keep: extra, bias: opts.bias });
   const outputs = [...(base.model.graph!.output ?? [])];
   for (const name of extra) outputs.push({ name, type: { tensorType: { elemType: 1 } } });
   return {

@@ -9,6 +9,7 @@
  * data qualify (a screening score is not comparable); all-FP16 is measured at the end of the search when the agent
  * never confirmed it, and is on the ladder even when it breaks a constraint (it is marked `feasible: false` then).
  */
+import { policyJson } from '../export/policy-file.ts';
 import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { policyKey, uniformPolicy, type PolicyFile } from '../policy.ts';
@@ -138,11 +139,11 @@ export function writeParetoLadder(outDir: string, inputs: LadderInputs): Written
       const dir = stepDir(i, records.length);
       const chosen = record.key === inputs.chosen?.key;
       const policy = chosen ? inputs.chosen!.policy : inputs.policyFile(record);
-      writeFileAtomic(join(buildDir, dir, 'policy.json'), `${JSON.stringify(policy, null, 2)}\n`);
+      writeFileAtomic(join(buildDir, dir, 'policy.json'), policyJson(policy));
       // The commands refer to where the files will be once the ladder is in place.
       const final = join(finalDir, dir);
       const exported = writeExports(join(buildDir, dir), inputs.exportInputs(policy), {
-        calibPath: join(final, 'calibration.cache'), scriptPath: join(final, 'build_engine.py'), enginePath: join(final, 'model.engine'),
+        calibPath: join(final, 'calibration.cache'), qdqPath: join(final, 'model.qdq.onnx'), scriptPath: join(final, 'build_engine.py'), enginePath: join(final, 'model.engine'),
       });
       exported.warnings.forEach((w) => warnings.add(w));
       files.push(join(final, 'policy.json'), ...exported.files.map((f) => join(final, basename(f))));

@@ -25,9 +25,10 @@ import { cachedAnalysis, loadAnalysis, analysisJson, analysisMarkdown, analysisM
 import { resolveAmax } from '../quant/simulate.ts';
 import { int8Exclusion, DEFAULT_OTHER_OPS } from '../quant/placement.ts';
 import { choiceLabel } from '../quant/calibrate.ts';
-import { sha256Hex } from '../export/policy-file.ts';
+import { policyJson, sha256Hex } from '../export/policy-file.ts';
 import { searchDataRecord } from '../export/replay.ts';
 import { writeExports, type ExportInputs } from '../export/index.ts';
+import type { BiasCorrector, BiasCorrectionRecord } from '../quant/bias-correction.ts';
 import { measureSafeEnd, writeParetoLadder, type LadderStep } from './pareto.ts';
 import { renderSearchReport } from '../report/index.ts';
 import type { SearchReportInput, HistoryPoint, BaselinePoint, HeldOutFigures } from '../report/types.ts';
@@ -85,6 +86,8 @@ export function runConfig(args: SearchArgs, agent: string): Record<string, unkno
     layerCalibration: args['layer-calibration'] ?? DEFAULT_LAYER_CALIBRATION,
     confidence: args.confidence ?? null, testSamples: args['test-samples'] ?? null, testData: args['test-data'] ?? null, testLabels: args['test-labels'] ?? null,
     otherOps: args['other-ops'] ?? DEFAULT_OTHER_OPS,
+    // Only when on, so that folders from before --bias-correction still resume.
+    ...(args['bias-correction'] ? { biasCorrection: { passes: args['bias-passes'] ?? 1 } } : {}),
   };
 }
 
@@ -291,6 +294,7 @@ export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta:
     }),
     calibration: { method: choiceLabel(exp.defaultCalibration), amax },
     ...(exp.base.otherOps ? { otherOps: exp.base.otherOps } : {}),
+    ...(exp.biasCorrector ? { biasCorrection: biasCorrectionRecord(exp.biasCorrector, policy) } : {}),
     metrics: {
       score: record.score,
       fp32Score: env.fp32Score,
@@ -318,6 +322,13 @@ export function policyFileOf(setup: SearchSetup, record: EvaluationRecord, meta:
       inputShapes: exp.loaded.inputShapes,
     },
   };
+}
+
+/** policy.json's `biasCorrection` of a policy whose corrections were measured (corrections() awaited first). */
+function biasCorrectionRecord(corrector: BiasCorrector, policy: LayerPolicy): BiasCorrectionRecord {
+  const corrections = corrector.cached(policy);
+  if (!corrections) throw new Error('policyFileOf: the policy\'s bias corrections were not measured');
+  return corrector.record(corrections);
 }
 
 /** The timing fields of policy.json; everything else is decided by the seed. */
@@ -414,10 +425,12 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   const chosenRecord = () => (chosen ? chosen.record : env.best);
   let bestMeta: Parameters<typeof policyFileOf>[2] | undefined;
   const writePolicy = (best: EvaluationRecord, figures?: PolicyFigures) =>
-    writeFileAtomic(join(outDir, 'policy.json'), `${JSON.stringify(policyFileOf(setup, best, bestMeta!, figures), null, 2)}\n`);
+    writeFileAtomic(join(outDir, 'policy.json'), policyJson(policyFileOf(setup, best, bestMeta!, figures)));
   const savePolicy = () => {
     const best = chosenRecord();
     if (!best || best.key === bestKey) return;
+    // A record restored by --resume has no measured corrections yet; the policy is written once they are.
+    if (exp.biasCorrector && !exp.biasCorrector.cached(best.policy)) return;
     bestKey = best.key;
     bestMeta = { agent: agentName, seed: exp.seed, evaluations: env.stats.evaluations, seconds: (performance.now() - started) / 1000, target, int8LatencyMs: int8Latency };
     writePolicy(best);
@@ -468,6 +481,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   let figures: PolicyFigures | undefined;
   if (best) {
     figures = await policyFigures(exp, best.policy, ui);
+    await exp.biasCorrector?.corrections(best.policy);
     writePolicy(best, figures);
   }
   writeCheckpoint(status, measured, bestKey);
@@ -487,6 +501,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   let ladder: LadderStep[] | undefined;
   if (status === 'done' && safeEnd) {
     const meta = { agent: agentName, seed: exp.seed, evaluations: env.stats.evaluations, seconds: (performance.now() - started) / 1000, target, int8LatencyMs: int8Latency };
+    if (exp.biasCorrector) for (const r of [...env.records(), safeEnd]) if (r.confirmed && r.feasible) await exp.biasCorrector.corrections(r.policy);
     const written = writeParetoLadder(outDir, {
       records: env.records(), safeEnd, chosen: best && policy ? { key: best.key, policy } : undefined, higherIsBetter: env.higherIsBetter,
       maxSteps: ladderSteps, policyFile: (r) => policyFileOf(setup, r, meta), exportInputs,

@@ -5,7 +5,7 @@ import type { GlobalOptions } from '../main.ts';
 import { loadModelAndLayers, recordedInputShapes } from '../model-options.ts';
 import { PPOCR_MODELS } from '../../examples.ts';
 import { UserError } from '../../errors.ts';
-import { EXPORT_FORMATS, EXPORT_FILE_NAMES, DEFAULT_TRT_VERSION, renderExport, writeExport, type ExportFormat } from '../../export/index.ts';
+import { EXPORT_FORMATS, EXPORT_FILE_NAMES, DEFAULT_TRT_VERSION, CORRECTED_MODEL_FILE, correctsBiases, renderExport, writeCorrectedModel, writeExport, type ExportFormat } from '../../export/index.ts';
 import { readPolicyFile, checkPolicyModel } from '../../export/policy-file.ts';
 
 interface Args extends GlobalOptions {
@@ -54,9 +54,15 @@ export const exportCommand: CommandModule<GlobalOptions, Args> = {
     const m = await loadModelAndLayers({ model: builtIn && !args['input-shape'] ? undefined : modelPath, 'input-shape': args['input-shape'] }, { recordedShapes: recordedInputShapes(policy) });
     const out = args.out;
     const calibPath = args.calib ?? (out ? join(dirname(out), EXPORT_FILE_NAMES['calib-cache']) : EXPORT_FILE_NAMES['calib-cache']);
-    const rendered = renderExport(args.format, {
-      policy, layers: m.layers, graph: m.graph, model: { path: modelPath, sha256 }, inputShapes: m.inputShapes,
-    }, {
+    const inputs = { policy, layers: m.layers, graph: m.graph, model: { path: modelPath, sha256 }, inputShapes: m.inputShapes };
+    // A bias-corrected policy: the implicit path builds from model.corrected.onnx, written beside --out.
+    let correctedModel: { path: string; sha256: string } | undefined;
+    if (correctsBiases(policy) && args.format !== 'qdq-onnx' && args.format !== 'calib-cache') {
+      correctedModel = writeCorrectedModel(join(out ? dirname(out) : '.', CORRECTED_MODEL_FILE), inputs).ref;
+      if (!args.quiet) process.stderr.write(`trtmix: the policy corrects biases; wrote ${correctedModel.path}, which the command builds from\n`);
+    }
+    const rendered = renderExport(args.format, inputs, {
+      ...(correctedModel ? { correctedModel } : {}),
       wildcard: args.wildcard,
       trtVersion: args['trt-version'],
       calibPath,
