@@ -1,7 +1,7 @@
 /**
  * DQN as a search agent: learns in the PrecisionEnv within an episode / evaluation / time budget and
  * reports the best feasible policy measured along the way. The replay memory starts with the uniform
- * policies (all-FP16, all-INT8), whose rewards anchor the Q-values at the two ends of the trade-off, and with
+ * policies (all-FP16, all-INT8 under each calibration of the action set), whose rewards anchor the Q-values at the two ends of the trade-off, and with
  * the additive model's best policies built from the analyzer's sensitivities (no evaluation to compute);
  * rewards are scaled so the small gaps between good policies are visible to the optimizer.
  */
@@ -11,6 +11,7 @@ import { ScaleReward } from '../../envs/wrappers.ts';
 import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
 import { DQN, type DQNHyperparameters, type EpisodeLog } from './dqn.ts';
 import { solveAdditive } from '../baselines/knapsack.ts';
+import { int8CalibrationStarts } from '../baselines/actions.ts';
 
 /**
  * Warm starts from the analyzer, at no evaluation cost: the best policies of the additive model (per-layer int8
@@ -21,8 +22,9 @@ import { solveAdditive } from '../baselines/knapsack.ts';
 export function sensitivityDemonstrations(env: PrecisionEnv, count = 3, fallbacks = 3): number[][] {
   if (!env.sensitivity.some((f) => Number.isFinite(f.int8Drop))) return [];
   // INC/NNCF's first guesses: all-INT8 with the k most sensitive layers back in FP16.
-  const int8 = env.uniformActions('int8');
-  const fp16 = env.uniformActions('fp16');
+  // Allowed-aware: a layer where INT8 is not offered keeps its fallback, or the budget mask would skip the demonstration.
+  const int8 = allowedUniform(env, 'int8');
+  const fp16 = allowedUniform(env, 'fp16');
   const ranked = env.layers.map((_, i) => i).sort((a, b) => (env.sensitivity[b].int8Drop ?? 0) - (env.sensitivity[a].int8Drop ?? 0));
   const topK: number[][] = [];
   if (int8 && fp16) {
@@ -39,6 +41,23 @@ export function sensitivityDemonstrations(env: PrecisionEnv, count = 3, fallback
     latencyMs: table.layerMs, drop, allowed, baseMs: table.otherMs, baseDrop: 0, fp16LatencyMs: env.fp16LatencyMs,
     budgetMs: env.constraints.budgetMs, maxDrop: env.constraints.maxDrop, wAcc: env.weights.wAcc, wLat: env.weights.wLat,
   }, count).map((sol) => sol.actions).concat(topK);
+}
+
+/** A uniform policy's actions with each layer where that action is not allowed at its first allowed action. */
+function allowedUniform(env: PrecisionEnv, precision: 'int8' | 'fp16'): number[] | undefined {
+  const a = env.uniformActions(precision)?.[0];
+  if (a === undefined) return undefined;
+  return env.layers.map((_, i) => (env.allowedActions(i).includes(a) ? a : env.allowedActions(i)[0]));
+}
+
+/**
+ * The DQN's first episodes, in order: all-FP16, all-INT8 under each calibration of the action set (the cheap,
+ * decisive choice: it changes no latency and can turn a collapse into a policy within the floor), then the
+ * analyzer's warm starts and any extra demonstrations.
+ */
+export function warmStarts(env: PrecisionEnv, extra: readonly number[][] = []): number[][] {
+  const fp16 = allowedUniform(env, 'fp16');
+  return [...(fp16 ? [fp16] : []), ...int8CalibrationStarts(env), ...sensitivityDemonstrations(env), ...extra];
 }
 
 /**
@@ -76,9 +95,7 @@ export class DqnSearchAgent implements SearchAgent {
     const agent = await DQN.create(env, { ...layerScaledExploration(env.layers.length), ...this.opts.hyperparameters });
     this.agent = agent;
     const episodes = budget.episodes ?? this.opts.episodes ?? 2000;
-    const demonstrations = [env.uniformActions('fp16'), env.uniformActions('int8'), ...sensitivityDemonstrations(env), ...(this.opts.demonstrations ?? [])].filter(
-      (d): d is number[] => d !== undefined,
-    );
+    const demonstrations = warmStarts(env, this.opts.demonstrations ?? []);
     await agent.learn(new ScaleReward(env, this.opts.rewardScale ?? 10), {
       totalTimesteps: episodes * env.layers.length,
       maxEvaluations: budget.maxEvaluations,
