@@ -31,7 +31,7 @@ export interface CompareRow {
   wallSeconds: number;
 }
 
-const DEFAULT_AGENTS = ['dqn', 'greedy', 'bisect', 'knapsack', 'rules', 'random', 'int8', 'fp16'];
+const DEFAULT_AGENTS = ['dqn', 'greedy', 'bisect', 'knapsack', 'best-calibration', 'rules', 'random', 'int8', 'fp16'];
 
 function csvCell(v: unknown): string {
   const s = v === null || v === undefined ? '' : String(v);
