@@ -1,6 +1,7 @@
 /** The agents `--agent` can name, built from one options object. */
 import { UserError } from '../src/errors.ts';
 import type { SearchAgent } from './agent.ts';
+import { BestCalibrationAgent } from './baselines/calibration.ts';
 import { BisectAgent, type BisectOptions } from './baselines/bisect.ts';
 import { ExhaustiveAgent } from './baselines/exhaustive.ts';
 import { GreedyAgent, type GreedyOptions } from './baselines/greedy.ts';
@@ -42,6 +43,8 @@ export function createAgent(name: string, o: AgentOptions = {}): SearchAgent {
       return new ExhaustiveAgent(o.maxExhaustivePolicies);
     case 'rules':
       return new RulesAgent(o.rules);
+    case 'best-calibration':
+      return new BestCalibrationAgent();
     case 'int8':
     case 'fp16':
       return new UniformAgent(name as 'int8' | 'fp16');

@@ -139,14 +139,14 @@ test('knapsack measures one probe per layer and action, then the additive optimu
   const ms = [1, 2, 1, 3, 2, 1];
   const { env, evaluator } = await syntheticEnv(drop, ms, { maxDrop: 0.015, budget: 0.8 });
   const result = await new KnapsackAgent({ topK: 1 }).search(env);
-  assert.equal(evaluator.calls, 1 + 6 * 2 + 1, 'all-fp16, 12 single-layer probes, 1 candidate');
+  assert.equal(evaluator.calls, 1 + 1 + 6 * 2 + 1, 'all-fp16, all-int8 (the one calibration here), 12 single-layer probes, 1 candidate');
   const exhaustive = await new ExhaustiveAgent().search((await syntheticEnv(drop, ms, { maxDrop: 0.015, budget: 0.8 })).env);
   assert.deepEqual(result.best?.actions, exhaustive.best?.actions);
   // With the analyzer's drops the probes are not needed.
   const features = drop.map((d) => ({ int8Drop: d, mixedDrop: d / 2 }));
   const withFeatures = await syntheticEnv(drop, ms, { maxDrop: 0.015, budget: 0.8, sensitivity: features });
   const r2 = await new KnapsackAgent({ topK: 1, dropFeatures: { int8: 'int8Drop', mixed: 'mixedDrop' } }).search(withFeatures.env);
-  assert.equal(withFeatures.evaluator.calls, 2);
+  assert.equal(withFeatures.evaluator.calls, 3, 'all-fp16, all-int8, 1 candidate');
   assert.deepEqual(r2.best?.actions, exhaustive.best?.actions);
 });
 

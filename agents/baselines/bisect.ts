@@ -4,11 +4,13 @@
  * marker follows Polygraphy's BisectMarker: start with every layer marked, move towards the last
  * failing count on success and the last passing count on failure, stop when they are adjacent. The
  * accuracy check ignores the latency budget, as Polygraphy's does; only policies within the budget can
- * become best.
+ * become best. The all-INT8 base is the most accurate calibration of the action set (each measured once).
  */
 import type { PrecisionEnv } from '../../envs/precision-env.ts';
 import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
-import { actionOf, uniformActions } from './actions.ts';
+import { actionOf } from './actions.ts';
+import { measureCalibrationStarts } from './calibration.ts';
+import { stopNote } from './greedy.ts';
 
 export type BisectDirection = 'forward' | 'reverse';
 
@@ -33,7 +35,10 @@ export class BisectAgent implements SearchAgent {
   async search(env: PrecisionEnv, budget?: SearchBudget): Promise<SearchResult> {
     const run = new SearchRun(env, this.name, budget);
     const fp16 = actionOf(env, 'fp16', this.name);
-    const base = uniformActions(env, 'int8', this.name);
+    // Calibration first: the prefixes are marked on all-INT8 under the most accurate calibration of the action set.
+    const starts = await measureCalibrationStarts(env, run);
+    const base = starts[0].actions;
+    run.notes.push(`bisected all-INT8 under ${starts[0].label} (the most accurate of ${starts.map((s) => s.label).join(', ')})`);
     const allowed = (i: number): boolean => env.allowedActions(i).includes(fp16);
     const n = base.length;
     for (const direction of this.opts.directions ?? ['forward', 'reverse']) {
@@ -53,6 +58,8 @@ export class BisectAgent implements SearchAgent {
       }
       run.notes.push(good <= n ? `${direction}: the ${direction === 'forward' ? 'first' : 'last'} ${good} layer(s) in fp16 pass` : `${direction}: no prefix passes`);
     }
+    const note = stopNote(run, 'both bisections converged');
+    if (note) run.notes.push(note);
     return run.result();
   }
 }

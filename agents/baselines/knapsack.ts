@@ -9,6 +9,8 @@
 import type { PrecisionEnv } from '../../envs/precision-env.ts';
 import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
 import { actionOf } from './actions.ts';
+import { measureCalibrationStarts } from './calibration.ts';
+import { stopNote } from './greedy.ts';
 
 export interface AdditiveProblem {
   /** [layer][action] latency in ms. */
@@ -110,6 +112,10 @@ export class KnapsackAgent implements SearchAgent {
     // Probes measure sensitivity, so they are scored even where they break the budget.
     const ref = await run.evaluate(env.policyFromActions(allFp16), { evenOverBudget: true });
     const baseDrop = -ref.dAcc;
+    // Calibration first: all-INT8 under each calibration of the action set, measured for real (the additive model
+    // cannot tell calibrations apart where its drops come from one analyzer feature).
+    const starts = await measureCalibrationStarts(env, run);
+    const bestInt8 = starts[0] ? starts[0].actions.find((a) => env.actions[a].precision === 'int8') : undefined;
     for (let i = 0; i < L; i++) {
       for (let a = 0; a < env.actions.length; a++) {
         if (!allowed[i][a] || a === allFp16[i]) continue;
@@ -143,14 +149,26 @@ export class KnapsackAgent implements SearchAgent {
         wAcc: env.weights.wAcc,
         wLat: env.weights.wLat,
       },
-      this.opts.topK ?? 5,
+      // More than the measured K: with an evaluation budget, the budget left goes to the next solutions in order.
+      budget?.maxEvaluations !== undefined ? Math.max(this.opts.topK ?? 5, 4 * budget.maxEvaluations) : (this.opts.topK ?? 5),
     );
     if (solutions.length === 0) run.notes.push('the additive model has no policy within the budget and the floor');
-    for (const s of solutions) {
+    const topK = this.opts.topK ?? 5;
+    let measured = 0;
+    for (const [n, s] of solutions.entries()) {
       if (run.exhausted()) break;
+      if (n >= topK && budget?.maxEvaluations === undefined) break;
       await run.evaluate(env.policyFromActions(s.actions));
+      measured++;
+      // The same solution with its INT8 layers under the most accurate calibration, where that is another action.
+      if (bestInt8 !== undefined && !run.exhausted()) {
+        const swapped = s.actions.map((a, i) => (env.actions[a].precision === 'int8' && env.allowedActions(i).includes(bestInt8) ? bestInt8 : a));
+        if (swapped.some((a, i) => a !== s.actions[i])) await run.evaluate(env.policyFromActions(swapped));
+      }
     }
-    run.notes.push(`measured the additive model's best ${solutions.length} solution(s)`);
+    run.notes.push(`measured the additive model's best ${measured} solution(s)${bestInt8 !== undefined ? ` (and each under ${starts[0].label})` : ''}`);
+    const note = stopNote(run, `the additive model has no more distinct solutions (${solutions.length})`);
+    if (note) run.notes.push(note);
     return run.result();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * DQN as a search agent: learns in the PrecisionEnv within an episode / evaluation / time budget and
  * reports the best feasible policy measured along the way. The replay memory starts with the uniform
- * policies (all-FP16, all-INT8), whose rewards anchor the Q-values at the two ends of the trade-off, and with
+ * policies (all-FP16, all-INT8 under each calibration of the action set), whose rewards anchor the Q-values at the two ends of the trade-off, and with
  * the additive model's best policies built from the analyzer's sensitivities (no evaluation to compute);
  * rewards are scaled so the small gaps between good policies are visible to the optimizer.
  */
@@ -11,6 +11,8 @@ import { ScaleReward } from '../../envs/wrappers.ts';
 import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
 import { DQN, type DQNHyperparameters, type EpisodeLog } from './dqn.ts';
 import { solveAdditive } from '../baselines/knapsack.ts';
+import { int8ActionOf, int8CalibrationStarts } from '../baselines/actions.ts';
+import { actionLabel } from '../../envs/types.ts';
 
 /**
  * Warm starts from the analyzer, at no evaluation cost: the best policies of the additive model (per-layer int8
@@ -18,11 +20,15 @@ import { solveAdditive } from '../baselines/knapsack.ts';
  * heuristic. The agent measures them like any episode and learns from there; they are where the Q-values start,
  * not where the search ends.
  */
-export function sensitivityDemonstrations(env: PrecisionEnv, count = 3, fallbacks = 3): number[][] {
+export function sensitivityDemonstrations(env: PrecisionEnv, count = 3, fallbacks = 3, int8Action?: number): number[][] {
   if (!env.sensitivity.some((f) => Number.isFinite(f.int8Drop))) return [];
+  // The analyzer's drops are the default calibration's; the starts use the calibration measured most accurate.
+  const recalibrate = (actions: number[]): number[] =>
+    int8Action === undefined ? actions : actions.map((a, i) => (env.actions[a].precision === 'int8' && env.allowedActions(i).includes(int8Action) ? int8Action : a));
   // INC/NNCF's first guesses: all-INT8 with the k most sensitive layers back in FP16.
-  const int8 = env.uniformActions('int8');
-  const fp16 = env.uniformActions('fp16');
+  // Allowed-aware: a layer where INT8 is not offered keeps its fallback, or the budget mask would skip the demonstration.
+  const int8 = allowedUniform(env, 'int8');
+  const fp16 = allowedUniform(env, 'fp16');
   const ranked = env.layers.map((_, i) => i).sort((a, b) => (env.sensitivity[b].int8Drop ?? 0) - (env.sensitivity[a].int8Drop ?? 0));
   const topK: number[][] = [];
   if (int8 && fp16) {
@@ -38,7 +44,45 @@ export function sensitivityDemonstrations(env: PrecisionEnv, count = 3, fallback
   return solveAdditive({
     latencyMs: table.layerMs, drop, allowed, baseMs: table.otherMs, baseDrop: 0, fp16LatencyMs: env.fp16LatencyMs,
     budgetMs: env.constraints.budgetMs, maxDrop: env.constraints.maxDrop, wAcc: env.weights.wAcc, wLat: env.weights.wLat,
-  }, count).map((sol) => sol.actions).concat(topK);
+  }, count).map((sol) => recalibrate(sol.actions)).concat(topK.map(recalibrate));
+}
+
+/** A uniform policy's actions with each layer where that action is not allowed at its first allowed action. */
+function allowedUniform(env: PrecisionEnv, precision: 'int8' | 'fp16'): number[] | undefined {
+  const a = env.uniformActions(precision)?.[0];
+  if (a === undefined) return undefined;
+  return env.layers.map((_, i) => (env.allowedActions(i).includes(a) ? a : env.allowedActions(i)[0]));
+}
+
+/**
+ * The DQN's first episodes, in order: all-FP16, all-INT8 under each calibration of the action set (the cheap,
+ * decisive choice: it changes no latency and can turn a collapse into a policy within the floor), then the
+ * analyzer's warm starts and any extra demonstrations.
+ */
+export function warmStarts(env: PrecisionEnv, extra: readonly number[][] = [], int8Action?: number): number[][] {
+  const fp16 = allowedUniform(env, 'fp16');
+  return [...(fp16 ? [fp16] : []), ...int8CalibrationStarts(env), ...sensitivityDemonstrations(env, 3, 3, int8Action), ...extra];
+}
+
+/**
+ * Measures all-FP16 and all-INT8 under each calibration before learning (the episodes that replay them are cache
+ * hits) and returns the INT8 action of the most accurate calibration, so that the analyzer's warm starts use it.
+ */
+async function measureCalibrations(env: PrecisionEnv, run: SearchRun): Promise<number | undefined> {
+  const starts = int8CalibrationStarts(env);
+  if (starts.length < 2) return undefined;
+  const fp16 = allowedUniform(env, 'fp16');
+  if (fp16) await run.evaluate(env.policyFromActions(fp16));
+  let best: number | undefined;
+  let bestAcc = -Infinity;
+  for (const actions of starts) {
+    const r = await run.evaluate(env.policyFromActions(actions), { evenOverBudget: true });
+    if (Number.isFinite(r.dAcc) && r.dAcc > bestAcc) {
+      bestAcc = r.dAcc;
+      best = int8ActionOf(env, actions);
+    }
+  }
+  return best;
 }
 
 /**
@@ -76,12 +120,13 @@ export class DqnSearchAgent implements SearchAgent {
     const agent = await DQN.create(env, { ...layerScaledExploration(env.layers.length), ...this.opts.hyperparameters });
     this.agent = agent;
     const episodes = budget.episodes ?? this.opts.episodes ?? 2000;
-    const demonstrations = [env.uniformActions('fp16'), env.uniformActions('int8'), ...sensitivityDemonstrations(env), ...(this.opts.demonstrations ?? [])].filter(
-      (d): d is number[] => d !== undefined,
-    );
+    const int8Action = await measureCalibrations(env, run);
+    if (int8Action !== undefined) run.notes.push(`warm starts under ${actionLabel(env.actions[int8Action])}, the most accurate calibration of all-INT8`);
+    const demonstrations = warmStarts(env, this.opts.demonstrations ?? [], int8Action);
     await agent.learn(new ScaleReward(env, this.opts.rewardScale ?? 10), {
       totalTimesteps: episodes * env.layers.length,
-      maxEvaluations: budget.maxEvaluations,
+      // The calibrations measured above are part of the budget.
+      maxEvaluations: budget.maxEvaluations === undefined ? undefined : Math.max(0, budget.maxEvaluations - run.evaluations),
       timeLimitMs: budget.timeLimitMs,
       demonstrations,
       callback: (log) => {

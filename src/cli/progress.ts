@@ -231,3 +231,21 @@ export class Progress {
 export function progress(label: string, options: Omit<ProgressOptions, 'label'> = {}): Progress {
   return new Progress({ label, ...options });
 }
+
+/**
+ * A search's progress in measurements run (full evaluations + screening runs on the subset), so that an agent that
+ * screens many policies for each full evaluation still moves its bar. With an evaluation budget the total is that
+ * budget projected through the screening runs seen per full evaluation so far (a DQN screening 5 policies per
+ * confirmed one, with 20 evaluations to spend, expects about 120 runs); without one there is no total.
+ */
+export function searchProgress(o: { evaluations: number; screeningRuns: number; maxEvaluations?: number }): { done: number; total?: number } {
+  const done = o.evaluations + o.screeningRuns;
+  if (o.maxEvaluations === undefined) return { done };
+  const perEvaluation = o.evaluations > 0 ? done / o.evaluations : 1 + o.screeningRuns;
+  return { done, total: Math.max(done, Math.round(o.maxEvaluations * perEvaluation)) };
+}
+
+/** `12 evals + 40 screening runs`: what a search's progress counts, for its status text. */
+export function workText(evaluations: number, screeningRuns: number): string {
+  return screeningRuns > 0 ? `${evaluations} evals + ${screeningRuns} screening runs` : `${evaluations} evals`;
+}

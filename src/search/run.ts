@@ -37,7 +37,7 @@ import { buildLatencyTable, type LatencyTable } from '../../envs/latency-table.t
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import type { PolicyEvaluator as EnvEvaluator } from '../../envs/types.ts';
 import { createAgent, AGENT_NAMES, type SearchResult, type AgentOptions } from '../../agents/index.ts';
-import { progress } from '../cli/progress.ts';
+import { progress, searchProgress, workText } from '../cli/progress.ts';
 import type { RunMetrics } from '../monitor/metrics.ts';
 import { grafanaDashboardJson } from '../monitor/grafana.ts';
 import { breaksFloor } from '../cli/figures.ts';
@@ -418,7 +418,19 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   let episode = 0;
   let bestKey: string | undefined;
   const target = args.target ?? 't4';
-  const bar = progress(`search (${agentName})`, { total: agentName === 'dqn' || agentName === 'random' ? episodes : args['max-evaluations'], timeLimitMs, quiet: ui.quiet });
+  // The bar counts measurements run (full evaluations + screening runs), so its ETA means something for every agent;
+  // only a DQN search without --max-evaluations counts episodes (random's episodes are its runs and cache hits).
+  const byEpisodes = agentName === 'dqn' && args['max-evaluations'] === undefined;
+  const fallbackTotal = agentName === 'random' ? episodes : undefined;
+  const stats0 = { evaluations: env.stats.evaluations, subsetEvaluations: env.stats.subsetEvaluations };
+  const work = () => ({ evaluations: env.stats.evaluations - stats0.evaluations, screeningRuns: env.stats.subsetEvaluations - stats0.subsetEvaluations });
+  const bar = progress(`search (${agentName})`, { total: byEpisodes ? episodes : (args['max-evaluations'] ?? fallbackTotal), timeLimitMs, quiet: ui.quiet });
+  const updateBar = (status: string) => {
+    if (byEpisodes) return bar.status(status);
+    const p = searchProgress({ ...work(), maxEvaluations: args['max-evaluations'] });
+    bar.setTotal(p.total ?? fallbackTotal);
+    bar.update(p.done, status);
+  };
 
   // The agent's choice; once it has finished, the ladder's own measurement (all-FP16) never replaces it.
   let chosen: { record: EvaluationRecord | undefined } | undefined;
@@ -449,7 +461,8 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
     }
     savePolicy();
     const best = chosenRecord();
-    bar.status(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms · ${env.stats.evaluations} evals` : `${env.stats.evaluations} evals, nothing feasible yet`);
+    const w = work();
+    updateBar(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms · ${workText(w.evaluations, w.screeningRuns)}` : `${workText(w.evaluations, w.screeningRuns)}, nothing feasible yet`);
   };
   ui.monitor?.watchSearch(setup, agentName, target);
   ui.onReady?.(() => { evaluator.interrupted = true; });
@@ -457,7 +470,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   const agent = createAgent(agentName, {
     ...agentOptions(setup),
     seed: exp.seed,
-    dqn: { episodes, onEpisode: (log) => { episode = log.episode; bar.update(log.episode); } },
+    dqn: { episodes, onEpisode: (log) => { episode = log.episode; if (byEpisodes) bar.update(log.episode); } },
   });
   let result: SearchResult | undefined;
   let status: SearchOutcome['status'] = 'done';
@@ -474,6 +487,8 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   }
   const best = chosenRecord();
   bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
+  // The agent's own account: where it started, and why it stopped with evaluations left.
+  if (!ui.quiet) for (const note of result?.notes ?? []) ui.log(`  ${agentName}: ${note}`);
   savePolicy();
   if (!ui.monitor) writeDashboard();
   const files = [join(outDir, 'history.jsonl'), checkpointPath, dashboardPath];

@@ -8,7 +8,7 @@ import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable } from '../table.ts';
 import { writeFileAtomic } from '../../fs.ts';
 import { UserError } from '../../errors.ts';
-import { progress } from '../progress.ts';
+import { progress, searchProgress, workText } from '../progress.ts';
 import { monitored, withMetricsPort } from '../../monitor/cli.ts';
 import { withInterval } from '../figures.ts';
 
@@ -31,7 +31,7 @@ export interface CompareRow {
   wallSeconds: number;
 }
 
-const DEFAULT_AGENTS = ['dqn', 'greedy', 'bisect', 'knapsack', 'rules', 'random', 'int8', 'fp16'];
+const DEFAULT_AGENTS = ['dqn', 'greedy', 'bisect', 'knapsack', 'best-calibration', 'rules', 'random', 'int8', 'fp16'];
 
 function csvCell(v: unknown): string {
   const s = v === null || v === undefined ? '' : String(v);
@@ -70,7 +70,14 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
         exp.evaluator.clearCache();
         const setup = await setupSearch({ ...args, agent: name }, name, { quiet, log, monitor }, exp);
         const bar = progress(`compare: ${name}`, { total: evaluations, quiet });
-        setup.hooks.onEvaluation = () => bar.update(setup.env.stats.evaluations);
+        // Counts screening runs too (searchProgress), so the ETA means something for agents that screen many policies.
+        const stats0 = { evaluations: setup.env.stats.evaluations, subsetEvaluations: setup.env.stats.subsetEvaluations };
+        setup.hooks.onEvaluation = () => {
+          const w = { evaluations: setup.env.stats.evaluations - stats0.evaluations, screeningRuns: setup.env.stats.subsetEvaluations - stats0.subsetEvaluations };
+          const p = searchProgress({ ...w, maxEvaluations: evaluations });
+          bar.setTotal(p.total);
+          bar.update(p.done, workText(w.evaluations, w.screeningRuns));
+        };
         monitor?.watchSearch(setup, name, args.target ?? 't4');
         const agent = createAgent(name, { ...agentOptions(setup), seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
         const started = performance.now();
@@ -97,6 +104,8 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
           wallSeconds: (performance.now() - started) / 1000,
         };
         bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms, reward ${best.reward.toFixed(4)}` : 'no feasible policy');
+        // Why it stopped (e.g. with evaluations left) and where it started: the agent's own account.
+        for (const note of result.notes) log(`  ${name}: ${note}`);
         rows.push(row);
       }
       return { exp, rows };
@@ -121,9 +130,9 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
       ? `, ${testEvaluator.fp32Score.toFixed(4)} on the ${testEvaluator.data.count} held-out test samples (test: the best policy there, never used for a choice; [95 % interval])`
       : '; no test score: there are no held-out test samples';
     process.stdout.write(`${formatTable(
-      ['agent', 'evals', 'search score', 'drop %', 'test score', 'test drop %', 'latency ms', 'reward', 'int8 MACs %', 'wall s'],
-      rows.map((r) => [r.agent, r.evaluations, f(r.score, 4), pct(r.drop), r.testScore === null ? '-' : withInterval(r.testScore, r.testCi95 ?? undefined), pct(r.testDrop), f(r.latencyMs, 3), f(r.reward, 4), r.int8MacsShare === null ? '-' : (100 * r.int8MacsShare).toFixed(1), r.wallSeconds.toFixed(1)]),
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['agent', 'evals', 'screens', 'search score', 'drop %', 'test score', 'test drop %', 'latency ms', 'reward', 'int8 MACs %', 'wall s'],
+      rows.map((r) => [r.agent, r.evaluations, r.screeningRuns, f(r.score, 4), pct(r.drop), r.testScore === null ? '-' : withInterval(r.testScore, r.testCi95 ?? undefined), pct(r.testDrop), f(r.latencyMs, 3), f(r.reward, 4), r.int8MacsShare === null ? '-' : (100 * r.int8MacsShare).toFixed(1), r.wallSeconds.toFixed(1)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     )}\n\n${exp.metric.name} FP32 ${exp.evaluator.fp32Score.toFixed(4)} on the ${exp.split.eval.count} search samples${testNote}; table in ${join(outDir, 'compare.csv')} and compare.json\n`);
   },
 };
