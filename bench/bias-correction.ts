@@ -8,11 +8,15 @@
  *
  *   node --import tsx bench/bias-correction.ts [--calib-samples 32] [--eval-samples 64] [--max-passes 60]
  *        [--search] [--search-episodes 40] [--search-time 6m] [--out bench/out/bias-correction]
+ *        [--policy P.json ...]
+ *
+ * --policy scores the given policies (policy.json of a search of the built-in example) instead of the all-INT8 rows;
+ * bench/bias-correction/ keeps the DQN's best of `search --calibration entropy --max-evaluations 20` (seed 0).
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { prepareExperiment } from '../src/cli/experiment.ts';
 import { PolicyEvaluator } from '../src/quant/evaluator.ts';
 import { BiasCorrector } from '../src/quant/bias-correction.ts';
@@ -20,7 +24,7 @@ import { buildSimulatedModel } from '../src/quant/simulate.ts';
 import { int8Exclusion } from '../src/quant/placement.ts';
 import { runSearch } from '../src/search/run.ts';
 import { layerPolicyOf } from '../src/export/replay.ts';
-import type { CalibrationMethod, LayerPolicy } from '../src/policy.ts';
+import type { CalibrationMethod, LayerPolicy, PolicyFile } from '../src/policy.ts';
 
 const args = yargs(hideBin(process.argv))
   .option('calib-samples', { type: 'number', default: 32 })
@@ -29,6 +33,7 @@ const args = yargs(hideBin(process.argv))
   .option('search-episodes', { type: 'number', default: 40 })
   .option('search-time', { type: 'string', default: '6m' })
   .option('search', { type: 'boolean', default: false })
+  .option('policy', { type: 'string', array: true, default: [] as string[] })
   .option('out', { type: 'string', default: 'bench/out/bias-correction' })
   .strict()
   .parseSync();
@@ -73,7 +78,13 @@ async function row(label: string, policy: LayerPolicy): Promise<void> {
   console.error(rows[rows.length - 1]);
 }
 
-for (const method of ['max', 'entropy', 'percentile', 'mse'] as CalibrationMethod[]) {
+for (const file of args.policy) {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as PolicyFile;
+  const counts = ['int8', 'mixed', 'fp16'].map((x) => `${p.layers.filter((l) => l.precision === x).length} ${x}`).join('/');
+  await row(`${basename(file)} (${counts}, ${p.metrics.latencyMs.toFixed(3)} ms)`, layerPolicyOf(p, base.layers));
+}
+
+for (const method of (args.policy.length > 0 ? [] : ['max', 'entropy', 'percentile', 'mse']) as CalibrationMethod[]) {
   const calibration = method === 'percentile' ? { method, percentile: 99.99 } : { method };
   const policy: LayerPolicy = {};
   for (const l of base.layers) policy[l.name] = int8Exclusion(l, base.graph) ? { precision: 'fp16' } : { precision: 'int8', calibration };
