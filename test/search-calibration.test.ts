@@ -1,22 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { saveModel } from '../src/onnx/model.ts';
-import { writeNpy } from '../src/data/npy.ts';
 import { runSearch } from '../src/search/run.ts';
 import { observeProgress, searchProgress, type ProgressSnapshot } from '../src/cli/progress.ts';
-import { tinyCnn, randomInput } from './fixtures/models.ts';
+import { tinyCnnFixture } from './fixtures/models.ts';
 
-function fixture(): { dir: string; model: string; data: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'trtmix-calib-'));
-  const model = join(dir, 'tiny.onnx');
-  saveModel(tinyCnn(), model);
-  const data = join(dir, 'x.npy');
-  writeNpy(data, { dtype: 'float32', shape: [48, 3, 8, 8], data: randomInput([48, 3, 8, 8], 'calib-search-data') });
-  return { dir, model, data };
-}
+const fixture = () => tinyCnnFixture('trtmix-calib-', 'calib-search-data');
 
 const quiet = { quiet: true, log: () => {} };
 const base = { seed: 0, 'calib-samples': 16, 'eval-samples': 24, 'analysis-samples': 8, metric: 'cosine', target: 't4', 'time-limit': '10m', calibration: 'entropy' };

@@ -1,25 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { saveModel } from '../src/onnx/model.ts';
-import { writeNpy } from '../src/data/npy.ts';
 import { runSearch } from '../src/search/run.ts';
 import { buildQdqModel } from '../src/export/qdq-onnx.ts';
 import { runModel } from '../src/quant/evaluator.ts';
 import { buildSimulatedModel, resolveAmax } from '../src/quant/simulate.ts';
 import type { PolicyFile } from '../src/policy.ts';
-import { tinyCnn, randomInput } from './fixtures/models.ts';
+import { tinyCnnFixture } from './fixtures/models.ts';
 
-function fixture(): { dir: string; model: string; data: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'trtmix-search-'));
-  const model = join(dir, 'tiny.onnx');
-  saveModel(tinyCnn(), model);
-  const data = join(dir, 'x.npy');
-  writeNpy(data, { dtype: 'float32', shape: [48, 3, 8, 8], data: randomInput([48, 3, 8, 8], 'search-data') });
-  return { dir, model, data };
-}
+const fixture = () => tinyCnnFixture('trtmix-search-', 'search-data');
 
 const quiet = { quiet: true, log: () => {} };
 const withoutTiming = (p: PolicyFile) => ({ ...p, search: { ...p.search, seconds: 0 } });
