@@ -15,6 +15,11 @@ export interface SearchBudget {
   episodes?: number;
   /** Wall time limit (makes the result machine-dependent). */
   timeLimitMs?: number;
+  /**
+   * Policies proposed per round (the vector env's width, `--proposals`): their evaluations run at once on the
+   * workers, their results are consumed in proposal order. Part of what decides the result; default 1.
+   */
+  proposals?: number;
 }
 
 export interface SearchResult {
@@ -70,6 +75,36 @@ export class SearchRun {
     const r = await this.env.evaluatePolicy(policy, opts);
     this.observe(r);
     return r;
+  }
+
+  /** Proposals per round: the budget's `proposals`, never more than the evaluations left (so a round cannot overspend). */
+  width(): number {
+    const k = Math.max(1, Math.floor(this.budget.proposals ?? 1));
+    const max = this.budget.maxEvaluations;
+    return max === undefined ? k : Math.max(1, Math.min(k, max - this.evaluations));
+  }
+
+  /** One round: the policies measured together (env.evaluateRound), records in proposal order. */
+  async evaluateMany(policies: readonly LayerPolicy[], opts?: { evenOverBudget?: boolean }): Promise<EvaluationRecord[]> {
+    const rs = await this.env.evaluateRound(policies, opts);
+    for (const r of rs) this.observe(r);
+    return rs;
+  }
+
+  /**
+   * Independent probes in rounds of width(): measured in order, stopping before a round once the budget is spent
+   * (the first round always runs when `atLeastOne`; every round with `whateverTheBudget`). Returns the records of the
+   * probes measured, in order.
+   */
+  async evaluateAll(policies: readonly LayerPolicy[], opts: { evenOverBudget?: boolean; atLeastOne?: boolean; whateverTheBudget?: boolean } = {}): Promise<EvaluationRecord[]> {
+    const out: EvaluationRecord[] = [];
+    for (let i = 0; i < policies.length;) {
+      if (!opts.whateverTheBudget && this.exhausted() && !(opts.atLeastOne && out.length === 0)) break;
+      const chunk = policies.slice(i, i + this.width());
+      out.push(...(await this.evaluateMany(chunk, { evenOverBudget: opts.evenOverBudget })));
+      i += chunk.length;
+    }
+    return out;
   }
 
   /** Records a measurement the agent obtained by stepping the environment. */

@@ -69,6 +69,21 @@ export interface PrecisionEnvOptions {
   onEvaluation?: (record: EvaluationRecord) => void;
 }
 
+/** Where one episode is: the layer it decides next, the actions taken, their latency so far. */
+export interface EpisodeState {
+  t: number;
+  taken: number[];
+  prefixMs: number;
+  needsReset: boolean;
+}
+
+export interface MeasureOptions {
+  /** Score a policy even where the latency model puts it over budget (a probe). */
+  evenOverBudget?: boolean;
+  /** Score it on the full data whatever screening and the budget would decide. */
+  confirm?: boolean;
+}
+
 /** A measured policy restored from an earlier run's history (`--resume`). */
 export interface RestoredMeasurement {
   policy: LayerPolicy;
@@ -126,10 +141,8 @@ export class PrecisionEnv implements Env<Float32Array> {
   private readonly pending = new Map<string, Promise<EvaluationRecord>>();
   /** Subset rewards of the screened policies still in contention (not refuted on the full data). */
   private readonly contenders = new Map<string, number>();
-  private t = 0;
-  private taken: number[] = [];
-  private prefixMs = 0;
-  private needsReset = true;
+  /** The episode that reset/step drive; a vector env (envs/vector-env.ts) drives more, side by side. */
+  private readonly main: EpisodeState = { t: 0, taken: [], prefixMs: 0, needsReset: true };
   private episodes = 0;
 
   private constructor(
@@ -219,48 +232,75 @@ export class PrecisionEnv implements Env<Float32Array> {
   }
   /** The layer the next step decides (L when the episode is over). */
   get currentLayer(): number {
-    return this.t;
+    return this.main.t;
   }
 
   reset(opts: ResetOptions = {}): [Float32Array, Info] {
     if (opts.seed !== undefined) this.npRandom = seedrandom(`env:${opts.seed}`);
-    this.t = 0;
-    this.taken = [];
-    this.prefixMs = 0;
-    this.needsReset = false;
-    const mask = this.actionMask();
-    return [this.observe(), { actionMask: mask, layer: this.layerNames[0], budgetReachable: this.budgetReachable() }];
+    return this.resetEpisode(this.main);
   }
 
   actionMask(): boolean[] {
-    if (this.t >= this.layers.length) return this.actions.map(() => true);
-    return budgetMask(this.latencyTable, this.t, this.prefixMs, this.constraints.budgetMs, this.staticMask[this.t]);
+    return this.maskOf(this.main);
   }
 
   async step(action: number): Promise<StepResult<Float32Array>> {
-    if (this.needsReset) throw new Error('PrecisionEnv.step: call reset() first (the episode is over or never started)');
-    if (!this.actionSpace.contains(action)) throw new RangeError(`action ${action} is outside Discrete(${this.actionSpace.n})`);
-    if (!this.actionMask()[action]) {
-      throw new RangeError(`action ${action} (${actionLabel(this.actions[action])}) is masked for layer ${this.layerNames[this.t]}`);
-    }
-    this.prefixMs += this.latencyTable.layerMs[this.t][action];
-    this.taken.push(action);
-    this.t++;
-    if (this.t < this.layers.length) {
-      return [this.observe(), 0, false, false, { actionMask: this.actionMask(), layer: this.layerNames[this.t] }];
-    }
-    this.needsReset = true;
-    this.episodes++;
+    const policy = this.advance(this.main, action);
+    if (policy === undefined) return [this.observe(this.main), 0, false, false, { actionMask: this.maskOf(this.main), layer: this.layerNames[this.main.t] }];
     const hitsBefore = this.ledger.stats.cacheHits;
-    const record = await this.evaluatePolicy(this.policyFromActions(this.taken));
-    const info: Info = {
-      actionMask: this.actionMask(),
-      record,
-      reward: record.reward,
-      feasible: record.feasible,
-      cached: this.ledger.stats.cacheHits > hitsBefore,
-    };
-    return [this.observe(), record.trainingReward, true, false, info];
+    const record = await this.evaluatePolicy(policy);
+    return this.terminalStep(this.main, record, this.ledger.stats.cacheHits > hitsBefore);
+  }
+
+  /** A new episode state for a vector env: stepped with the *Episode methods, finished by evaluateRound. */
+  newEpisode(): EpisodeState {
+    return { t: 0, taken: [], prefixMs: 0, needsReset: true };
+  }
+
+  /** reset() of one episode state. */
+  resetEpisode(ep: EpisodeState): [Float32Array, Info] {
+    ep.t = 0;
+    ep.taken = [];
+    ep.prefixMs = 0;
+    ep.needsReset = false;
+    const mask = this.maskOf(ep);
+    return [this.observe(ep), { actionMask: mask, layer: this.layerNames[0], budgetReachable: this.budgetReachable() }];
+  }
+
+  /** The legal actions of one episode state. */
+  maskOf(ep: EpisodeState): boolean[] {
+    if (ep.t >= this.layers.length) return this.actions.map(() => true);
+    return budgetMask(this.latencyTable, ep.t, ep.prefixMs, this.constraints.budgetMs, this.staticMask[ep.t]);
+  }
+
+  /** The observation of one episode state. */
+  observationOf(ep: EpisodeState): Float32Array {
+    return this.observe(ep);
+  }
+
+  /**
+   * Takes one action in an episode state; returns the finished policy after the last layer (the episode is then over:
+   * its measurement is the caller's, by evaluatePolicy or evaluateRound, and terminalStep makes the step's result).
+   */
+  advance(ep: EpisodeState, action: number): LayerPolicy | undefined {
+    if (ep.needsReset) throw new Error('PrecisionEnv.step: call reset() first (the episode is over or never started)');
+    if (!this.actionSpace.contains(action)) throw new RangeError(`action ${action} is outside Discrete(${this.actionSpace.n})`);
+    if (!this.maskOf(ep)[action]) {
+      throw new RangeError(`action ${action} (${actionLabel(this.actions[action])}) is masked for layer ${this.layerNames[ep.t]}`);
+    }
+    ep.prefixMs += this.latencyTable.layerMs[ep.t][action];
+    ep.taken.push(action);
+    ep.t++;
+    if (ep.t < this.layers.length) return undefined;
+    ep.needsReset = true;
+    this.episodes++;
+    return this.policyFromActions(ep.taken);
+  }
+
+  /** The last step's result of a finished episode, from its measurement. */
+  terminalStep(ep: EpisodeState, record: EvaluationRecord, cached: boolean): StepResult<Float32Array> {
+    const info: Info = { actionMask: this.maskOf(ep), record, reward: record.reward, feasible: record.feasible, cached };
+    return [this.observe(ep), record.trainingReward, true, false, info];
   }
 
   policyFromActions(actions: readonly number[]): LayerPolicy {
@@ -322,23 +362,50 @@ export class PrecisionEnv implements Env<Float32Array> {
    * `evenOverBudget` asks for its score anyway (sensitivity probes, Polygraphy-style accuracy checks).
    * `confirm` scores it on the full data whatever screening and the budget would decide (the ladder's safe end).
    */
-  evaluatePolicy(policy: LayerPolicy, opts: { evenOverBudget?: boolean; confirm?: boolean } = {}): Promise<EvaluationRecord> {
-    const key = policyKey(this.layerNames, policy);
-    const cached = this.ledger.get(key);
+  async evaluatePolicy(policy: LayerPolicy, opts: MeasureOptions = {}): Promise<EvaluationRecord> {
+    return (await this.evaluateRound([policy], opts))[0];
+  }
+
+  /**
+   * Measures several complete policies as one round (Gymnasium's vector step): the evaluator's jobs of the round run
+   * concurrently and their results are consumed in proposal order, so the records, their evaluation ordinals and the
+   * history are the same however many workers score them and however long each takes. With screening, all new
+   * policies are screened at once, then confirmed (on the full data, at once) in order against the contenders known
+   * at the start of the round plus the round's earlier subset rewards; refutations on the full data take effect at
+   * the end of the round. A round of one is exactly one sequential measurement. Each policy costs at most one full
+   * evaluation, so a round no wider than the evaluations left never overspends a budget.
+   */
+  evaluateRound(policies: readonly LayerPolicy[], opts: MeasureOptions = {}): Promise<EvaluationRecord[]> {
+    const evenOverBudget = opts.evenOverBudget === true || opts.confirm === true;
     const confirm = opts.confirm === true;
-    const upgrade = cached !== undefined && ((!cached.scored && (opts.evenOverBudget === true || confirm)) || (!cached.confirmed && confirm));
-    if (cached && !upgrade) {
-      this.ledger.stats.cacheHits++;
-      return Promise.resolve(cached);
+    // Per proposal: a known record, a measurement already under way, or a slot of this round's fresh policies.
+    const answers: (EvaluationRecord | Promise<EvaluationRecord> | number)[] = [];
+    const fresh: { key: string; policy: LayerPolicy; screened?: number }[] = [];
+    const freshSlot = new Map<string, number>();
+    for (const policy of policies) {
+      const key = policyKey(this.layerNames, policy);
+      const cached = this.ledger.get(key);
+      const upgrade = cached !== undefined && ((!cached.scored && evenOverBudget) || (!cached.confirmed && confirm));
+      const pending = this.pending.get(key);
+      const again = freshSlot.get(key);
+      if (again !== undefined || (cached && !upgrade) || (pending && !upgrade)) {
+        this.ledger.stats.cacheHits++;
+        answers.push(again ?? (cached && !upgrade ? cached : pending!));
+        continue;
+      }
+      freshSlot.set(key, fresh.length);
+      answers.push(fresh.length);
+      fresh.push({ key, policy, screened: cached?.subsetScore });
     }
-    let p = this.pending.get(key);
-    if (p && !upgrade) {
-      this.ledger.stats.cacheHits++;
-      return p;
-    }
-    p = this.measure(key, policy, opts.evenOverBudget === true || confirm, confirm, cached?.subsetScore).finally(() => this.pending.delete(key));
-    this.pending.set(key, p);
-    return p;
+    const round = fresh.length === 0 ? Promise.resolve([]) : this.measureRound(fresh, evenOverBudget, confirm);
+    fresh.forEach((f, i) => {
+      const p = round.then((rs) => rs[i]).finally(() => this.pending.delete(f.key));
+      // Awaited by this call and by later requests for the same policy; a failed round is reported through them.
+      p.catch(() => {});
+      this.pending.set(f.key, p);
+    });
+    const slots = answers.map((a) => (typeof a === 'number' ? round.then((rs) => rs[a]) : Promise.resolve(a)));
+    return Promise.all(slots);
   }
 
   /** Fills the cache from an earlier run's history; restored policies cost no evaluation. */
@@ -357,39 +424,54 @@ export class PrecisionEnv implements Env<Float32Array> {
     }
   }
 
-  private async measure(key: string, policy: LayerPolicy, evenOverBudget: boolean, confirm = false, screened?: number): Promise<EvaluationRecord> {
+  private async measureRound(fresh: readonly { key: string; policy: LayerPolicy; screened?: number }[], evenOverBudget: boolean, confirm: boolean): Promise<EvaluationRecord[]> {
     const started = performance.now();
-    const actions = this.actionsFromPolicy(policy);
-    const latencyMs = await this.latencyOf(policy);
-    const overBudget = latencyMs > this.constraints.budgetMs * (1 + 1e-9);
     const stats = this.ledger.stats;
-    let record: EvaluationRecord;
-    if (overBudget && !this.o.scoreOverBudget && !evenOverBudget) {
-      stats.skippedOverBudget++;
-      record = this.makeRecord(key, policy, actions, latencyMs, undefined, false, 0, started);
-    } else if (this.subset && !confirm) {
-      const { score: subsetScore } = await this.o.evaluator.evaluate(policy, { subset: true });
-      stats.subsetEvaluations++;
-      record = this.makeRecord(key, policy, actions, latencyMs, subsetScore, false, 0, started);
-      record.subsetScore = subsetScore;
-      if (this.shouldConfirm(record)) {
-        const { score, dropBound } = await this.o.evaluator.evaluate(policy);
-        stats.evaluations++;
-        record = this.makeRecord(key, policy, actions, latencyMs, score, true, stats.evaluations, started, dropBound);
-        record.subsetScore = subsetScore;
-        // Refuted on the full data: it no longer crowds out later candidates.
-        if (!record.feasible) this.contenders.delete(key);
-      }
-    } else {
-      const { score, dropBound } = await this.o.evaluator.evaluate(policy);
-      stats.evaluations++;
-      record = this.makeRecord(key, policy, actions, latencyMs, score, true, stats.evaluations, started, dropBound);
-      if (screened !== undefined) record.subsetScore = screened;
-      if (!record.feasible) this.contenders.delete(key);
+    const items = [];
+    for (const f of fresh) {
+      const actions = this.actionsFromPolicy(f.policy);
+      const latencyMs = await this.latencyOf(f.policy);
+      const overBudget = latencyMs > this.constraints.budgetMs * (1 + 1e-9);
+      items.push({ ...f, actions, latencyMs, scoreIt: !(overBudget && !this.o.scoreOverBudget && !evenOverBudget) });
     }
-    this.ledger.put(record);
-    this.o.onEvaluation?.(record);
-    return record;
+    const screen = this.subset !== undefined && !confirm;
+    const first = await Promise.all(items.map((it) => (it.scoreIt ? this.o.evaluator.evaluate(it.policy, screen ? { subset: true } : {}) : undefined)));
+    // In proposal order: which screened policies are confirmed on the full data.
+    const screenedRecords: (EvaluationRecord | undefined)[] = items.map(() => undefined);
+    const confirmIt = items.map(() => false);
+    if (screen) {
+      items.forEach((it, i) => {
+        if (!it.scoreIt) return;
+        const subsetScore = first[i]!.score;
+        stats.subsetEvaluations++;
+        const r = this.makeRecord(it.key, it.policy, it.actions, it.latencyMs, subsetScore, false, 0, started);
+        r.subsetScore = subsetScore;
+        screenedRecords[i] = r;
+        confirmIt[i] = this.shouldConfirm(r);
+      });
+    }
+    const full = screen ? await Promise.all(items.map((it, i) => (confirmIt[i] ? this.o.evaluator.evaluate(it.policy) : undefined))) : first;
+    const records = items.map((it, i) => {
+      let record: EvaluationRecord;
+      if (!it.scoreIt) {
+        stats.skippedOverBudget++;
+        record = this.makeRecord(it.key, it.policy, it.actions, it.latencyMs, undefined, false, 0, started);
+      } else if (screen && !confirmIt[i]) {
+        record = screenedRecords[i]!;
+      } else {
+        const { score, dropBound } = full[i]!;
+        stats.evaluations++;
+        record = this.makeRecord(it.key, it.policy, it.actions, it.latencyMs, score, true, stats.evaluations, started, dropBound);
+        const subsetScore = screen ? screenedRecords[i]!.subsetScore : it.screened;
+        if (subsetScore !== undefined) record.subsetScore = subsetScore;
+        // Refuted on the full data: it no longer crowds out later candidates.
+        if (!record.feasible) this.contenders.delete(it.key);
+      }
+      this.ledger.put(record);
+      this.o.onEvaluation?.(record);
+      return record;
+    });
+    return records;
   }
 
   /**
@@ -452,10 +534,10 @@ export class PrecisionEnv implements Env<Float32Array> {
     return this.latencyTable.otherMs + this.latencyTable.minSuffixMs[0] <= this.constraints.budgetMs * (1 + 1e-9);
   }
 
-  private observe(): Float32Array {
+  private observe(ep: EpisodeState): Float32Array {
     const budgetLeft = Number.isFinite(this.constraints.budgetMs)
-      ? (this.constraints.budgetMs - (this.prefixMs + this.latencyTable.otherMs + this.latencyTable.minSuffixMs[this.t])) / this.fp16LatencyMs
+      ? (this.constraints.budgetMs - (ep.prefixMs + this.latencyTable.otherMs + this.latencyTable.minSuffixMs[ep.t])) / this.fp16LatencyMs
       : 1;
-    return this.encoder.encode(this.t, this.taken, budgetLeft);
+    return this.encoder.encode(ep.t, ep.taken, budgetLeft);
   }
 }

@@ -41,22 +41,28 @@ export class BisectAgent implements SearchAgent {
     run.notes.push(`bisected all-INT8 under ${starts[0].label} (the most accurate of ${starts.map((s) => s.label).join(', ')})`);
     const allowed = (i: number): boolean => env.allowedActions(i).includes(fp16);
     const n = base.length;
-    for (const direction of this.opts.directions ?? ['forward', 'reverse']) {
-      // Polygraphy pretends marking every layer passes (good = n + 1) and starts by marking all of them.
-      let good = n + 1;
-      let bad = 0;
-      let k = n;
+    // Polygraphy pretends marking every layer passes (good = n + 1) and starts by marking all of them.
+    const searches = (this.opts.directions ?? ['forward', 'reverse']).map((direction) => ({ direction, good: n + 1, bad: 0, k: n, done: false }));
+    const probe = (b: (typeof searches)[number]) => env.policyFromActions(markedActions(base, b.k, b.direction, fp16, allowed));
+    const consume = (b: (typeof searches)[number], passes: boolean): void => {
+      if (passes) b.good = b.k;
+      else b.bad = b.k;
+      const next = passes ? Math.floor((b.good + b.bad) / 2) : Math.ceil((b.good + b.bad) / 2);
+      if (next === b.k || Math.abs(b.good - b.bad) <= 1 || next > n) b.done = true;
+      else b.k = next;
+    };
+    // One probe at a time: forward to the end, then reverse. With wider rounds both bisections advance together,
+    // one probe each per round. Polygraphy's check is accuracy alone, so every probe is scored, within the budget or not.
+    for (let s = 0; s < searches.length; s++) {
       while (!run.exhausted()) {
-        // Polygraphy's check is accuracy alone, so every probe is scored, within the budget or not.
-        const r = await run.evaluate(env.policyFromActions(markedActions(base, k, direction, fp16, allowed)), { evenOverBudget: true });
-        const passes = r.violations.accuracy === 0;
-        if (passes) good = k;
-        else bad = k;
-        const next = passes ? Math.floor((good + bad) / 2) : Math.ceil((good + bad) / 2);
-        if (next === k || Math.abs(good - bad) <= 1 || next > n) break;
-        k = next;
+        const active = run.width() === 1 ? (searches[s].done ? [] : [searches[s]]) : searches.filter((b) => !b.done).slice(0, run.width());
+        if (active.length === 0) break;
+        const records = await run.evaluateMany(active.map(probe), { evenOverBudget: true });
+        records.forEach((r, i) => consume(active[i], r.violations.accuracy === 0));
       }
-      run.notes.push(good <= n ? `${direction}: the ${direction === 'forward' ? 'first' : 'last'} ${good} layer(s) in fp16 pass` : `${direction}: no prefix passes`);
+    }
+    for (const b of searches) {
+      run.notes.push(b.good <= n ? `${b.direction}: the ${b.direction === 'forward' ? 'first' : 'last'} ${b.good} layer(s) in fp16 pass` : `${b.direction}: no prefix passes`);
     }
     const note = stopNote(run, 'both bisections converged');
     if (note) run.notes.push(note);

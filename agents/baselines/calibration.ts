@@ -21,13 +21,12 @@ export interface CalibrationStart {
  * probe) and returns them most accurate first (screened ones by their subset score); ties keep the action-set order.
  */
 export async function measureCalibrationStarts(env: PrecisionEnv, run: SearchRun): Promise<CalibrationStart[]> {
-  const out: CalibrationStart[] = [];
-  for (const actions of int8CalibrationStarts(env)) {
-    if (run.exhausted() && out.length > 0) break;
-    const record = await run.evaluate(env.policyFromActions(actions), { evenOverBudget: true });
-    const a = int8ActionOf(env, actions);
-    out.push({ actions, record, label: a === undefined ? 'int8' : actionLabel(env.actions[a]) });
-  }
+  const starts = int8CalibrationStarts(env);
+  const records = await run.evaluateAll(starts.map((actions) => env.policyFromActions(actions)), { evenOverBudget: true, atLeastOne: true });
+  const out: CalibrationStart[] = records.map((record, i) => {
+    const a = int8ActionOf(env, starts[i]);
+    return { actions: starts[i], record, label: a === undefined ? 'int8' : actionLabel(env.actions[a]) };
+  });
   const acc = (s: CalibrationStart) => (Number.isFinite(s.record.dAcc) ? s.record.dAcc : -Infinity);
   return out.map((s, i) => ({ s, i })).sort((x, y) => acc(y.s) - acc(x.s) || x.i - y.i).map(({ s }) => s);
 }

@@ -49,17 +49,29 @@ export class GreedyAgent implements SearchAgent {
     let order: number[] = [];
     if (!floorHolds()) {
       order = await this.rank(env, run, actions, candidates, fp16);
-      for (const i of order) {
-        if (floorHolds() || run.exhausted()) break;
-        actions[i] = fp16;
-        const trial = await run.evaluate(env.policyFromActions(actions));
-        if (trial.violations.latency > 0) {
-          // This fallback costs more latency than the budget leaves: keep the layer in int8, try the next.
-          actions[i] = int8[i];
-          run.notes.push(`kept ${env.layerNames[i]} in int8: its fallback breaks the latency budget`);
-          continue;
+      // Rounds of width() fallbacks, each on top of the one before (speculative: a round proposes the next layers'
+      // fallbacks as if each were kept); consumed in order, as one at a time would, up to where the chain breaks.
+      let next = 0;
+      while (next < order.length && !floorHolds() && !run.exhausted()) {
+        const chain: number[][] = [];
+        const trial = [...actions];
+        for (let j = next; j < order.length && chain.length < run.width(); j++) {
+          trial[order[j]] = fp16;
+          chain.push([...trial]);
         }
-        current = trial;
+        const records = await run.evaluateMany(chain.map((a) => env.policyFromActions(a)));
+        for (const r of records) {
+          const i = order[next++];
+          actions[i] = fp16;
+          if (r.violations.latency > 0) {
+            // This fallback costs more latency than the budget leaves: keep the layer in int8, try the next.
+            actions[i] = int8[i];
+            run.notes.push(`kept ${env.layerNames[i]} in int8: its fallback breaks the latency budget`);
+            break;
+          }
+          current = r;
+          if (floorHolds()) break;
+        }
       }
     }
     if (!floorHolds()) {
@@ -91,17 +103,31 @@ export class GreedyAgent implements SearchAgent {
     }
     let kept = 0;
     let tried = 0;
-    for (const [i, a] of moves) {
-      if (run.exhausted()) break;
-      if (actions[i] === a) continue;
-      const trial = [...actions];
-      trial[i] = a;
-      const r = await run.evaluate(env.policyFromActions(trial));
-      tried++;
-      if (better(r)) {
-        actions[i] = a;
-        current = r;
-        kept++;
+    // Rounds of width() moves from the current policy, consumed in order; a kept move makes the round's later
+    // moves stale (they were built on the policy before it), so the next round starts after it.
+    let m = 0;
+    while (m < moves.length && !run.exhausted()) {
+      const round: { i: number; a: number; at: number; trial: number[] }[] = [];
+      let j = m;
+      for (; j < moves.length && round.length < run.width(); j++) {
+        const [i, a] = moves[j];
+        if (actions[i] === a) continue;
+        const trial = [...actions];
+        trial[i] = a;
+        round.push({ i, a, at: j, trial });
+      }
+      m = j;
+      if (round.length === 0) break;
+      const records = await run.evaluateMany(round.map((x) => env.policyFromActions(x.trial)));
+      for (const [n, r] of records.entries()) {
+        tried++;
+        if (better(r)) {
+          actions[round[n].i] = round[n].a;
+          current = r;
+          kept++;
+          m = round[n].at + 1;
+          break;
+        }
       }
     }
     run.notes.push(`refined the feasible policy: ${kept} of ${tried} next-best moves kept`);
@@ -116,14 +142,14 @@ export class GreedyAgent implements SearchAgent {
       return [...candidates].sort((a, b) => env.sensitivity[b][key] - env.sensitivity[a][key] || a - b);
     }
     const gain = new Map<number, number>();
-    for (const i of candidates) {
-      if (run.exhausted()) break;
+    const probes = candidates.map((i) => {
       const trial = [...base];
       trial[i] = fp16;
-      // A probe measures sensitivity, so it is scored even where it breaks the budget.
-      const r = await run.evaluate(env.policyFromActions(trial), { evenOverBudget: true });
-      gain.set(i, r.dAcc);
-    }
+      return env.policyFromActions(trial);
+    });
+    // A probe measures sensitivity, so it is scored even where it breaks the budget.
+    const records = await run.evaluateAll(probes, { evenOverBudget: true });
+    records.forEach((r, n) => gain.set(candidates[n], r.dAcc));
     run.notes.push('ranked by measured fallback gain (one evaluation per layer)');
     return [...candidates].sort((a, b) => (gain.get(b) ?? -Infinity) - (gain.get(a) ?? -Infinity) || a - b);
   }

@@ -116,25 +116,26 @@ export class KnapsackAgent implements SearchAgent {
     // cannot tell calibrations apart where its drops come from one analyzer feature).
     const starts = await measureCalibrationStarts(env, run);
     const bestInt8 = starts[0] ? starts[0].actions.find((a) => env.actions[a].precision === 'int8') : undefined;
+    const probes: Array<[number, number]> = [];
     for (let i = 0; i < L; i++) {
       for (let a = 0; a < env.actions.length; a++) {
         if (!allowed[i][a] || a === allFp16[i]) continue;
         const feature = this.opts.dropFeatures?.[env.actions[a].precision];
         const fromFeature = feature !== undefined ? env.sensitivity[i][feature] : undefined;
-        if (fromFeature !== undefined && Number.isFinite(fromFeature)) {
-          drop[i][a] = fromFeature;
-          continue;
-        }
-        if (run.exhausted()) {
-          allowed[i][a] = false;
-          continue;
-        }
-        const trial = [...allFp16];
-        trial[i] = a;
-        const r = await run.evaluate(env.policyFromActions(trial), { evenOverBudget: true });
-        drop[i][a] = -r.dAcc - baseDrop;
+        if (fromFeature !== undefined && Number.isFinite(fromFeature)) drop[i][a] = fromFeature;
+        else probes.push([i, a]);
       }
     }
+    const probeRecords = await run.evaluateAll(probes.map(([i, a]) => {
+      const trial = [...allFp16];
+      trial[i] = a;
+      return env.policyFromActions(trial);
+    }), { evenOverBudget: true });
+    probes.forEach(([i, a], n) => {
+      // A probe the budget left unmeasured takes its action out of the model.
+      if (n < probeRecords.length) drop[i][a] = -probeRecords[n].dAcc - baseDrop;
+      else allowed[i][a] = false;
+    });
     const table = env.latencyTable;
     const solutions = solveAdditive(
       {
@@ -154,18 +155,19 @@ export class KnapsackAgent implements SearchAgent {
     );
     if (solutions.length === 0) run.notes.push('the additive model has no policy within the budget and the floor');
     const topK = this.opts.topK ?? 5;
-    let measured = 0;
+    // In order: each solution, then the same with its INT8 layers under the most accurate calibration where that is
+    // another action; measured in rounds until the budget is spent.
+    const queue: { policy: ReturnType<PrecisionEnv['policyFromActions']>; solution: boolean }[] = [];
     for (const [n, s] of solutions.entries()) {
-      if (run.exhausted()) break;
       if (n >= topK && budget?.maxEvaluations === undefined) break;
-      await run.evaluate(env.policyFromActions(s.actions));
-      measured++;
-      // The same solution with its INT8 layers under the most accurate calibration, where that is another action.
-      if (bestInt8 !== undefined && !run.exhausted()) {
+      queue.push({ policy: env.policyFromActions(s.actions), solution: true });
+      if (bestInt8 !== undefined) {
         const swapped = s.actions.map((a, i) => (env.actions[a].precision === 'int8' && env.allowedActions(i).includes(bestInt8) ? bestInt8 : a));
-        if (swapped.some((a, i) => a !== s.actions[i])) await run.evaluate(env.policyFromActions(swapped));
+        if (swapped.some((a, i) => a !== s.actions[i])) queue.push({ policy: env.policyFromActions(swapped), solution: false });
       }
     }
+    const done = await run.evaluateAll(queue.map((q) => q.policy));
+    const measured = queue.slice(0, done.length).filter((q) => q.solution).length;
     run.notes.push(`measured the additive model's best ${measured} solution(s)${bestInt8 !== undefined ? ` (and each under ${starts[0].label})` : ''}`);
     const note = stopNote(run, `the additive model has no more distinct solutions (${solutions.length})`);
     if (note) run.notes.push(note);

@@ -3,6 +3,7 @@ import seedrandom from 'seedrandom';
 import type { PrecisionEnv } from '../../envs/precision-env.ts';
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import { legalActions } from '../../envs/spaces.ts';
+import { PrecisionVectorEnv } from '../../envs/vector-env.ts';
 import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
 
 export class RandomAgent implements SearchAgent {
@@ -15,17 +16,26 @@ export class RandomAgent implements SearchAgent {
     }
     const run = new SearchRun(env, this.name, budget);
     const rng = seedrandom(`random:${this.seed}`);
-    for (let episode = 0; budget.episodes === undefined || episode < budget.episodes; episode++) {
+    // Rounds of width() episodes side by side (one at a time by default): the draws per step go slot by slot.
+    const venv = new PrecisionVectorEnv(env, Math.max(1, Math.floor(budget.proposals ?? 1)));
+    for (let episode = 0; budget.episodes === undefined || episode < budget.episodes;) {
       if (run.exhausted()) break;
-      env.reset();
-      for (;;) {
-        const legal = legalActions(env.actionSpace.n, env.actionMask());
-        const [, , terminated, truncated, info] = await env.step(legal[Math.floor(rng() * legal.length)]);
-        if (terminated || truncated) {
-          run.observe(info.record as EvaluationRecord);
-          break;
-        }
+      const width = Math.min(run.width(), budget.episodes === undefined ? Infinity : budget.episodes - episode);
+      const masks = Array.from({ length: venv.numEnvs }, (_, s) => (s < width ? (venv.resetAt(s)[1].actionMask as boolean[]) : undefined));
+      for (let t = 0; t < env.layers.length; t++) {
+        const actions = masks.map((mask) => {
+          if (!mask) return undefined;
+          const legal = legalActions(env.actionSpace.n, mask);
+          return legal[Math.floor(rng() * legal.length)];
+        });
+        const results = await venv.step(actions);
+        results.forEach((r, s) => {
+          if (!r) return;
+          masks[s] = r[4].actionMask as boolean[];
+          if (r[2] || r[3]) run.observe(r[4].record as EvaluationRecord);
+        });
       }
+      episode += width;
     }
     return run.result();
   }

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { Wrapper, type Env } from '../../envs/env.ts';
+import type { PrecisionVectorEnv } from '../../envs/vector-env.ts';
 import { legalActions } from '../../envs/spaces.ts';
 import { initTfBackend } from './backend.ts';
 import { QNetwork } from './q-network.ts';
@@ -285,19 +286,10 @@ export class DQN {
         taken.push(action);
         const [nextObs, reward, terminated, truncated, stepInfo] = await env.step(action);
         const nextMask = (stepInfo.actionMask as boolean[] | undefined) ?? env.actionMask();
-        this.numTimesteps++;
         episodeReturn += reward;
-        // A truncated episode bootstraps from nextObs; only termination ends the return.
-        for (const tr of collector.push(obs, action, reward, nextObs, terminated, nextMask)) this.replayBuffer.add(tr);
-        if (truncated && !terminated) collector.clear();
-        if (this.numTimesteps > h.learningStarts && this.numTimesteps % h.trainFreq === 0) {
-          for (let g = 0; g < h.gradientSteps; g++) {
-            lossSum += this.policy.trainStep(this.replayBuffer.sample(h.batchSize, this.rng));
-            lossCount++;
-            this.nUpdates++;
-          }
-        }
-        if (this.numTimesteps % h.targetUpdateInterval === 0) this.policy.syncTarget(h.tau);
+        const losses = this.afterStep(collector, obs, action, reward, nextObs, terminated, truncated, nextMask);
+        lossSum += losses.sum;
+        lossCount += losses.count;
         obs = nextObs;
         mask = nextMask;
         if (terminated || truncated) {
@@ -321,6 +313,113 @@ export class DQN {
       if (demos.length === 0) {
         if (this.numTimesteps - startTimesteps >= opts.totalTimesteps) stop = true;
         if (opts.maxEvaluations !== undefined && (evals() ?? 0) - startEvals >= opts.maxEvaluations) stop = true;
+        if (opts.timeLimitMs !== undefined && performance.now() - started >= opts.timeLimitMs) stop = true;
+      }
+    }
+    return this;
+  }
+
+  /** What follows every environment step: the transition into the replay memory, training and target updates when due. */
+  private afterStep(collector: NStepCollector, obs: Float32Array, action: number, reward: number, nextObs: Float32Array, terminated: boolean, truncated: boolean, nextMask: readonly boolean[]): { sum: number; count: number } {
+    const h = this.hyperparameters;
+    this.numTimesteps++;
+    let sum = 0;
+    let count = 0;
+    // A truncated episode bootstraps from nextObs; only termination ends the return.
+    for (const tr of collector.push(obs, action, reward, nextObs, terminated, nextMask)) this.replayBuffer.add(tr);
+    if (truncated && !terminated) collector.clear();
+    if (this.numTimesteps > h.learningStarts && this.numTimesteps % h.trainFreq === 0) {
+      for (let g = 0; g < h.gradientSteps; g++) {
+        sum += this.policy.trainStep(this.replayBuffer.sample(h.batchSize, this.rng));
+        count++;
+        this.nUpdates++;
+      }
+    }
+    if (this.numTimesteps % h.targetUpdateInterval === 0) this.policy.syncTarget(h.tau);
+    return { sum, count };
+  }
+
+  /**
+   * learn() on K episodes side by side (a PrecisionVectorEnv): each step chooses the K actions with the same network
+   * and its own exploration run, then stores and trains on the K transitions in slot order; the K policies are
+   * measured as one round. A round is never wider than the evaluations left. With one slot this is learn() exactly.
+   */
+  async learnVector(venv: PrecisionVectorEnv, opts: LearnOptions): Promise<this> {
+    const h = this.hyperparameters;
+    const env = venv.env;
+    const started = performance.now();
+    const startTimesteps = this.numTimesteps;
+    const startEvals = env.stats.evaluations;
+    const used = (): number => env.stats.evaluations - startEvals;
+    const progress = (): number => {
+      let p = (this.numTimesteps - startTimesteps) / opts.totalTimesteps;
+      if (opts.maxEvaluations) p = Math.max(p, used() / opts.maxEvaluations);
+      return Math.min(1, p);
+    };
+    const demos = [...(opts.demonstrations ?? [])];
+    const collectors = Array.from({ length: venv.numEnvs }, () => new NStepCollector(h.nSteps, h.gamma));
+    if (this.episodes === 0) env.reset({ seed: h.seed });
+    const L = env.layers.length;
+    let stop = false;
+    while (!stop) {
+      const width = opts.maxEvaluations === undefined ? venv.numEnvs : Math.max(1, Math.min(venv.numEnvs, opts.maxEvaluations - used()));
+      const slots = Array.from({ length: width }, (_, s) => {
+        const replayBest = demos.length === 0 && h.replayBestEvery > 0 && this.bestEpisode !== undefined && (this.episodes + s) % h.replayBestEvery === h.replayBestEvery - 1;
+        const demo = demos.shift() ?? (replayBest ? this.bestEpisode!.actions : undefined);
+        const [obs, info] = venv.resetAt(s);
+        collectors[s].clear();
+        return {
+          demo, obs, alive: true, taken: [] as number[], episodeReturn: 0, lossSum: 0, lossCount: 0,
+          mask: info.actionMask as boolean[],
+          run: { action: 0, left: 0 } as ExplorationRun,
+        };
+      });
+      for (let t = 0; t < L && slots.some((x) => x.alive); t++) {
+        const actions: (number | undefined)[] = Array.from({ length: venv.numEnvs }, () => undefined);
+        slots.forEach((x, s) => {
+          if (!x.alive) return;
+          if (x.demo) {
+            if (!x.mask[x.demo[t]]) {
+              x.alive = false; // a demonstration the budget mask rules out is skipped
+              return;
+            }
+            actions[s] = x.demo[t];
+          } else {
+            this.explorationRate = this.explorationSchedule(1 - progress());
+            actions[s] = this.explore(x.obs, x.mask, x.run);
+          }
+        });
+        const results = await venv.step(actions);
+        slots.forEach((x, s) => {
+          const result = results[s];
+          if (!x.alive || result === undefined) return;
+          const [nextObs, reward, terminated, truncated, stepInfo] = result;
+          const action = actions[s]!;
+          x.taken.push(action);
+          const nextMask = stepInfo.actionMask as boolean[];
+          x.episodeReturn += reward;
+          const losses = this.afterStep(collectors[s], x.obs, action, reward, nextObs, terminated, truncated, nextMask);
+          x.lossSum += losses.sum;
+          x.lossCount += losses.count;
+          x.obs = nextObs;
+          x.mask = nextMask;
+          if (terminated || truncated) {
+            x.alive = false;
+            this.episodes++;
+            if (terminated && (this.bestEpisode === undefined || x.episodeReturn > this.bestEpisode.return)) {
+              this.bestEpisode = { actions: x.taken, return: x.episodeReturn };
+            }
+            const log: EpisodeLog = {
+              episode: this.episodes, timesteps: this.numTimesteps, evaluations: env.stats.evaluations, epsilon: this.explorationRate,
+              return: x.episodeReturn, loss: x.lossCount ? x.lossSum / x.lossCount : NaN, info: stepInfo,
+            };
+            if (opts.callback?.(log) === false) stop = true;
+          }
+        });
+      }
+      if (demos.length === 0) {
+        if (this.numTimesteps - startTimesteps >= opts.totalTimesteps) stop = true;
+        if (opts.maxEvaluations !== undefined && used() >= opts.maxEvaluations) stop = true;
         if (opts.timeLimitMs !== undefined && performance.now() - started >= opts.timeLimitMs) stop = true;
       }
     }

@@ -8,6 +8,7 @@
 import type { PrecisionEnv } from '../../envs/precision-env.ts';
 import type { EvaluationRecord } from '../../envs/evaluation-ledger.ts';
 import { ScaleReward } from '../../envs/wrappers.ts';
+import { PrecisionVectorEnv } from '../../envs/vector-env.ts';
 import { SearchRun, type SearchAgent, type SearchBudget, type SearchResult } from '../agent.ts';
 import { DQN, type DQNHyperparameters, type EpisodeLog } from './dqn.ts';
 import { solveAdditive } from '../baselines/knapsack.ts';
@@ -73,15 +74,15 @@ async function measureCalibrations(env: PrecisionEnv, run: SearchRun): Promise<n
   if (starts.length < 2) return undefined;
   const fp16 = allowedUniform(env, 'fp16');
   if (fp16) await run.evaluate(env.policyFromActions(fp16));
+  const records = await run.evaluateAll(starts.map((actions) => env.policyFromActions(actions)), { evenOverBudget: true, whateverTheBudget: true });
   let best: number | undefined;
   let bestAcc = -Infinity;
-  for (const actions of starts) {
-    const r = await run.evaluate(env.policyFromActions(actions), { evenOverBudget: true });
+  records.forEach((r, i) => {
     if (Number.isFinite(r.dAcc) && r.dAcc > bestAcc) {
       bestAcc = r.dAcc;
-      best = int8ActionOf(env, actions);
+      best = int8ActionOf(env, starts[i]);
     }
-  }
+  });
   return best;
 }
 
@@ -123,18 +124,24 @@ export class DqnSearchAgent implements SearchAgent {
     const int8Action = await measureCalibrations(env, run);
     if (int8Action !== undefined) run.notes.push(`warm starts under ${actionLabel(env.actions[int8Action])}, the most accurate calibration of all-INT8`);
     const demonstrations = warmStarts(env, this.opts.demonstrations ?? [], int8Action);
-    await agent.learn(new ScaleReward(env, this.opts.rewardScale ?? 10), {
+    const learnOptions = {
       totalTimesteps: episodes * env.layers.length,
       // The calibrations measured above are part of the budget.
       maxEvaluations: budget.maxEvaluations === undefined ? undefined : Math.max(0, budget.maxEvaluations - run.evaluations),
       timeLimitMs: budget.timeLimitMs,
       demonstrations,
-      callback: (log) => {
+      callback: (log: EpisodeLog) => {
         const record = log.info.record as EvaluationRecord | undefined;
         if (record) run.observe(record);
         this.opts.onEpisode?.(log);
       },
-    });
+    };
+    const proposals = Math.max(1, Math.floor(budget.proposals ?? 1));
+    const scale = this.opts.rewardScale ?? 10;
+    // K episodes in flight, measured as one round each (--proposals); one at a time, the plain Gymnasium loop.
+    if (proposals > 1) await agent.learnVector(new PrecisionVectorEnv(env, proposals, scale), learnOptions);
+    else await agent.learn(new ScaleReward(env, scale), learnOptions);
+    if (proposals > 1) run.notes.push(`${proposals} episodes per round`);
     run.notes.push(`${agent.episodes} episodes, ${agent.numTimesteps} steps`);
     if (this.opts.saveTo) await agent.save(this.opts.saveTo);
     return run.result();
