@@ -32,7 +32,9 @@ OUT = os.environ.get('OUT', '.')
 PPOCR = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), 'latency-fit', 'ppocr-layers.json')
 BATCHES = (1, 32)
 # Part 2 adds shape families to the sweep and times again, on a fresh machine, 40 shapes of part 1 and every
-# held-out layer: how far two measurements of the same kernel disagree bounds what any model can rank.
+# held-out layer: how far two measurements of the same kernel disagree bounds what any model can rank. Part 3 adds
+# the families of sweep3_shapes and times every shape of parts 1 and 2 and every held-out layer again, so that a run
+# on another GPU of the class is a complete data set of its own (and a reference to scale its new shapes by).
 PART = os.environ.get('SWEEP_PART', '1')
 CAPTURE_BATCH = 2  # shapes are captured at batch 2 (batch norms in train mode need more than one value)
 
@@ -174,8 +176,50 @@ def sweep2_shapes():
     return list(uniq.values())
 
 
+def sweep3_shapes():
+    """Families the held-out ViTs and ConvNeXt showed the fit lacked, none of them a held-out layer (the fit drops any
+    that is): patchify stems (kernel = stride, no padding) of 1-4 input channels at other patch sizes, widths and
+    image sizes; small-channel stems of other sizes; token-wise GEMMs of other widths and token counts around 4x
+    expansion MLPs (w -> 4w, 4w -> w), qkv and projections; attention products at other odd token counts; 7x7
+    depthwise and 2x2 stride-2 downsampling convolutions at other channel counts."""
+    rng = random.Random(1403)
+    out = []
+    for _ in range(34):
+        cin = rng.choice([3, 3, 3, 3, 1, 4])
+        p = rng.choice([2, 4, 8, 14, 16, 32])
+        hw = rng.choice([112, 128, 160, 192, 224, 256, 384])
+        hw = hw - hw % p
+        cout = rng.choice([32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024])
+        c = conv(cin, cout, hw, p, p)
+        c.update(pads=[0, 0], oh=hw // p, ow=hw // p)
+        out.append(c)
+    for cin, cout, hw, k, s in ((3, 48, 192, 3, 2), (3, 64, 256, 3, 2), (3, 96, 160, 7, 2), (3, 24, 320, 3, 2),
+                                (1, 32, 128, 3, 1), (3, 128, 112, 5, 2), (3, 40, 384, 3, 2), (4, 64, 224, 7, 2)):
+        out.append(conv(cin, cout, hw, k, s))
+    widths = [64, 80, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024]
+    tokens = [3136, 2304, 1600, 1024, 784, 576, 400, 256, 196, 145, 144, 100, 64, 49, 36, 197, 257, 577, 50, 65]
+    for _ in range(56):
+        w = rng.choice(widths)
+        k, n = rng.choice([(w, 4 * w), (4 * w, w), (w, 3 * w), (w, w)])
+        out.append(linear(rng.choice(tokens), k, n))
+    for h, t, d in ((3, 145, 64), (4, 257, 64), (6, 577, 64), (3, 65, 64), (8, 101, 32), (2, 197, 32), (12, 145, 32),
+                    (6, 257, 48), (4, 50, 64), (16, 65, 64)):
+        out.append(bmm(h, t, d, t))
+        out.append(bmm(h, t, t, d))
+    for _ in range(20):
+        c = rng.choice([48, 64, 80, 128, 160, 256, 320, 512, 640, 1024])
+        hw = rng.choice([64, 56, 48, 32, 28, 24, 16, 14, 12, 8, 7])
+        out.append(conv(c, c, hw, 7, 1, g=c))
+    for cin, hw in ((64, 64), (128, 32), (256, 16), (512, 8), (80, 48), (160, 24), (320, 12), (128, 56), (256, 28), (48, 96)):
+        c = conv(cin, 2 * cin, hw, 2, 2)
+        c.update(pads=[0, 0], oh=hw // 2, ow=hw // 2)
+        out.append(c)
+    uniq = {key_of(s): s for s in out}
+    return list(uniq.values())
+
+
 if os.environ.get('SWEEP_LIST_ONLY'):
-    shapes = sweep_shapes() if os.environ.get('SWEEP_PART', '1') == '1' else sweep2_shapes()
+    shapes = {'1': sweep_shapes, '2': sweep2_shapes, '3': sweep3_shapes}[os.environ.get('SWEEP_PART', '1')]()
     ops = {}
     for s in shapes:
         tag = s['op'] + (' dw' if s.get('groups', 1) > 1 and s['groups'] == s['cin'] else '')
@@ -331,7 +375,11 @@ def time_shape(spec):
 
 
 def run_sweep(deadline):
-    shapes = sweep_shapes() if PART == '1' else sweep2_shapes() + sweep_shapes()[:40]
+    if PART == '3':  # the new families first, then every shape of parts 1 and 2 again (this GPU's own reference)
+        seen = set()
+        shapes = [x for x in sweep3_shapes() + sweep2_shapes() + sweep_shapes() if not (key_of(x) in seen or seen.add(key_of(x)))]
+    else:
+        shapes = sweep_shapes() if PART == '1' else sweep2_shapes() + sweep_shapes()[:40]
     print(f'[{elapsed():.0f}s] sweep: {len(shapes)} shapes', flush=True)
     for i, s in enumerate(shapes):
         if elapsed() > deadline:
@@ -611,7 +659,8 @@ def run_extras(deadline):
 def main():
     print(f'{result["device"]} ({result["sms"]} SMs), torch {result["torch"]}, cuDNN {result["cudnn"]}; budget {BUDGET_S:.0f} s', flush=True)
     result['part'] = PART
-    sections = ((run_sweep, 0.40), (run_models, 0.82), (run_extras, 1.0)) if PART == '1' else ((run_sweep, 0.30), (run_models, 0.97))
+    sections = {'1': ((run_sweep, 0.40), (run_models, 0.82), (run_extras, 1.0)), '2': ((run_sweep, 0.30), (run_models, 0.97)),
+                '3': ((run_sweep, 0.55), (run_models, 0.97))}[PART]
     for section, share in sections:
         try:
             section(BUDGET_S * share)
