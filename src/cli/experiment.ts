@@ -8,9 +8,9 @@ import type { Argv } from 'yargs';
 import { existsSync } from 'node:fs';
 import { loadDataset, splitDataset, DEFAULT_CALIB_SAMPLES, DEFAULT_EVAL_SAMPLES, TEST_SHARE, type Dataset, type DatasetSplit } from '../data/dataset.ts';
 import { modelInputs } from '../onnx/layers.ts';
-import { collectStatistics, CalibrationTable } from '../quant/calibrate.ts';
+import { collectStatistics, CalibrationTable, type TensorStats } from '../quant/calibrate.ts';
 import { quantizableTensors, DEFAULT_OTHER_OPS, OTHER_OPS_PRECISIONS } from '../quant/placement.ts';
-import { autocastTensors, classifyOtherOps, collectRanges } from '../quant/autocast.ts';
+import { autocastTensors, classifyOtherOps, collectRanges, type TensorRange } from '../quant/autocast.ts';
 import { PolicyEvaluator, sliceFeeds } from '../quant/evaluator.ts';
 import { batchRanges } from '../data/batches.ts';
 import { loadMetric, type Metric } from '../quant/metrics.ts';
@@ -65,6 +65,8 @@ export function withExperimentOptions<T>(y: Argv<T>): Argv<T & ExperimentArgs> {
 }
 
 export interface Experiment {
+  /** The options it was prepared from (an evaluation worker rebuilds it from them). */
+  args: ExperimentArgs;
   loaded: LoadedModel;
   /** Where the data came from: a file path, or `builtin:ppocr-rec`. */
   dataSource: string;
@@ -78,6 +80,8 @@ export interface Experiment {
   testEvaluator(): Promise<PolicyEvaluator | undefined>;
   metric: Metric;
   calibration: CalibrationTable;
+  /** AutoCast's ranges (max |x| of the tensors the other ops touch) on the calibration samples; {} under --other-ops fp32. */
+  ranges: Record<string, TensorRange>;
   defaultCalibration: CalibrationChoice;
   base: SimulationBase;
   /** --bias-correction: measures each policy's corrections (the evaluators score the corrected models). */
@@ -108,7 +112,12 @@ export interface ExperimentUi {
   log(message: string): void;
 }
 
-export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi = { quiet: true, log: () => {} }): Promise<Experiment> {
+/** What a caller already has: an evaluation worker gets the producer's calibration instead of collecting its own. */
+export interface PreparedParts {
+  calibration?: { stats: Record<string, TensorStats>; samples: number; ranges: Record<string, TensorRange> };
+}
+
+export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi = { quiet: true, log: () => {} }, given: PreparedParts = {}): Promise<Experiment> {
   if (args.model && !args.data) throw new UserError('--data is required with --model: pass a .npy or .npz of real inputs (a few hundred samples)');
   if (!args.model && args.data) throw new UserError('--data was given without --model; pass the ONNX model the data is for');
   const file = loadModelFile(args);
@@ -143,19 +152,10 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
   const batchSize = positiveInt('batch-size', args['batch-size'], 16);
   const tensors = quantizableTensors(loaded.graph, loaded.layers);
   const otherOps = args['other-ops'] ?? DEFAULT_OTHER_OPS;
-  const bar = startProgress('calibration', { total: (otherOps === 'fp16' ? 3 : 2) * split.calib.count, quiet: ui.quiet });
-  const stats = await collectStatistics(loaded.model, tensors, split.calib.count, (s, e) => sliceFeeds(split.calib, s, e), {
-    ranges: batchRanges(split.calib, Math.min(batchSize, 8)),
-    onProgress: (phase, done) => bar.update(phase === 'range' ? done : split.calib.count + done, phase),
-  });
-  // AutoCast's ranges: max |x| of every tensor the other ops read or write, on the same samples.
-  const ranges = otherOps === 'fp16'
-    ? await collectRanges(loaded.model, autocastTensors(loaded.graph, loaded.layers), split.calib.count, (s, e) => sliceFeeds(split.calib, s, e), {
-      ranges: batchRanges(split.calib, 2),
-      onBatch: (done) => bar.update(2 * split.calib.count + done, 'ranges'),
-    })
-    : {};
-  bar.finish(`${tensors.length} tensors, ${split.calib.count} samples`);
+  const { stats, ranges } = given.calibration ?? await calibrate(loaded, split.calib, tensors, otherOps, batchSize, ui);
+  if (given.calibration && given.calibration.samples !== split.calib.count) {
+    throw new UserError(`the given calibration is of ${given.calibration.samples} samples, but this split has ${split.calib.count}; the data or --calib-samples differ`);
+  }
   const calibration = new CalibrationTable(stats, split.calib.count);
   const defaultCalibration: CalibrationChoice = args.calibration === 'percentile' || args.calibration === undefined
     ? { method: 'percentile', percentile: args.percentile ?? 99.99 }
@@ -170,10 +170,28 @@ export async function prepareExperiment(args: ExperimentArgs, ui: ExperimentUi =
   const evaluator = await PolicyEvaluator.create(base, split.eval, metric, evaluatorOptions);
   let testEvaluator: Promise<PolicyEvaluator | undefined> | undefined;
   return {
-    loaded, dataSource, labelsSource: args.labels, metricSpec, data, split, test, metric, calibration, defaultCalibration, base, evaluator, batchSize, seed,
+    args, loaded, dataSource, labelsSource: args.labels, metricSpec, data, split, test, metric, calibration, ranges, defaultCalibration, base, evaluator, batchSize, seed,
     ...(biasCorrector ? { biasCorrector } : {}),
     testEvaluator: () => (testEvaluator ??= test ? PolicyEvaluator.create(base, test.data, metric, evaluatorOptions) : Promise.resolve(undefined)),
   };
+}
+
+/** Calibration statistics of every quantizable tensor, and AutoCast's ranges under --other-ops fp16. */
+async function calibrate(loaded: LoadedModel, calib: Dataset, tensors: string[], otherOps: OtherOpsPrecision, batchSize: number, ui: ExperimentUi) {
+  const bar = startProgress('calibration', { total: (otherOps === 'fp16' ? 3 : 2) * calib.count, quiet: ui.quiet });
+  const stats = await collectStatistics(loaded.model, tensors, calib.count, (s, e) => sliceFeeds(calib, s, e), {
+    ranges: batchRanges(calib, Math.min(batchSize, 8)),
+    onProgress: (phase, done) => bar.update(phase === 'range' ? done : calib.count + done, phase),
+  });
+  // AutoCast's ranges: max |x| of every tensor the other ops read or write, on the same samples.
+  const ranges = otherOps === 'fp16'
+    ? await collectRanges(loaded.model, autocastTensors(loaded.graph, loaded.layers), calib.count, (s, e) => sliceFeeds(calib, s, e), {
+      ranges: batchRanges(calib, 2),
+      onBatch: (done) => bar.update(2 * calib.count + done, 'ranges'),
+    })
+    : {};
+  bar.finish(`${tensors.length} tensors, ${calib.count} samples`);
+  return { stats, ranges };
 }
 
 /** The bias corrector of --bias-correction, on the first calibration samples (at most DEFAULT_BIAS_SAMPLES). */

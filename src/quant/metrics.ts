@@ -121,7 +121,7 @@ export function iouMetric(threshold = 0.5): Metric {
 
 export const BUILTIN_METRICS = ['top1', 'agreement', 'cosine', 'sqnr', 'mse', 'iou'] as const;
 
-function isPluginPath(spec: string): boolean {
+export function isPluginPath(spec: string): boolean {
   return /\.(mjs|js|ts|mts)$/.test(spec) || spec.includes('/') || spec.includes('\\');
 }
 
