@@ -2,26 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import seedrandom from 'seedrandom';
 import { prepareExperiment, type ExperimentArgs } from '../src/cli/experiment.ts';
 import { workerSetup, openSetup, encodeSetup, decodeSetup, setupId, TRTMIX_VERSION } from '../src/parallel/setup.ts';
 import { isUserError } from '../src/errors.ts';
-import type { LayerPolicy, Precision } from '../src/policy.ts';
+import { randomPolicies } from './parallel-helpers.ts';
 import { tinyCnnFixture } from './fixtures/models.ts';
 
 const fx = tinyCnnFixture('trtmix-parallel-setup-', 'parallel-setup-data');
 const args: ExperimentArgs = { model: fx.model, data: fx.data, 'calib-samples': 16, 'eval-samples': 24, metric: 'cosine', seed: 2 };
-
-/** Seeded random policies over the layers, calibration choices included (they read the shipped statistics). */
-export function randomPolicies(names: string[], n: number, seed: string): LayerPolicy[] {
-  const rng = seedrandom(seed);
-  const precisions: Precision[] = ['int8', 'mixed', 'fp16'];
-  const methods = ['max', 'entropy', 'mse', 'percentile'] as const;
-  return Array.from({ length: n }, () => Object.fromEntries(names.map((name) => {
-    const precision = precisions[Math.floor(rng() * 3)];
-    return [name, precision === 'fp16' ? { precision } : { precision, calibration: { method: methods[Math.floor(rng() * 4)] } }];
-  })));
-}
 
 test('a worker rebuilt from the setup (through its JSON text) scores bit-identically to the search, subset, full and with confidence', async () => {
   const exp = await prepareExperiment(args);
