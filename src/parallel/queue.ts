@@ -31,6 +31,9 @@ export const QUEUE_NAME = 'evaluations';
 const PREFIX = 'trtmix';
 const setupKey = (id: string) => `${PREFIX}:setup:${id}`;
 const refusalsKey = (id: string) => `${PREFIX}:refused:${id}`;
+/** A live worker's heartbeat key (expires when the worker stops renewing it). */
+const heartbeatKey = (name: string) => `${PREFIX}:worker:${name}`;
+const HEARTBEAT_MS = 2_000;
 /** Lock of an active job; a worker that stops renewing it (killed) loses the job to the stalled check after this. */
 export const DEFAULT_LOCK_MS = 30_000;
 /** How often the producer refreshes its count of live workers and looks for refusals. */
@@ -106,6 +109,18 @@ export function queueJobId(setup: string, job: ScoreJob): string {
   return `${setup.slice(0, 16)}-${job.subset ? 'subset' : 'full'}-${policy}`;
 }
 
+/** Workers whose heartbeat has not expired. */
+export async function liveWorkers(connection: Redis): Promise<number> {
+  let n = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await connection.scan(cursor, 'MATCH', heartbeatKey('*'), 'COUNT', 1000);
+    n += keys.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return n;
+}
+
 export interface QueueBackendOptions {
   url: string;
   setup: WorkerSetup;
@@ -145,7 +160,9 @@ export class QueueBackend implements EvaluationBackend {
     const id = setupId(o.setup);
     await connection.set(setupKey(id), text);
     const queue = new Queue(QUEUE_NAME, { connection, prefix: PREFIX });
-    const events = new QueueEvents(QUEUE_NAME, { connection: connection.duplicate(), prefix: PREFIX });
+    const eventsConnection = connection.duplicate();
+    eventsConnection.on('error', () => {});
+    const events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection, prefix: PREFIX });
     queue.on('error', () => {});
     events.on('error', () => {});
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
@@ -186,7 +203,7 @@ export class QueueBackend implements EvaluationBackend {
 
   /** Live workers (BullMQ's client list) and refusals of this setup, each logged once. */
   private async poll(): Promise<void> {
-    this.liveWorkers = Math.max(1, await this.queue.getWorkersCount());
+    this.liveWorkers = Math.max(1, await liveWorkers(this.connection));
     const refusals = await this.connection.hgetall(refusalsKey(this.setupId));
     for (const [worker, message] of Object.entries(refusals)) {
       if (this.refusalsSeen.has(worker)) continue;
@@ -283,6 +300,9 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<void> {
     if (e.message !== lastError) o.log(`queue error: ${e.message}`);
     lastError = e.message;
   });
+  const beat = () => void connection.set(heartbeatKey(name), String(Date.now()), 'PX', 3 * HEARTBEAT_MS).catch(() => {});
+  beat();
+  const heartbeat = setInterval(beat, HEARTBEAT_MS);
   const stop = () => void worker.close();
   const kill = () => void worker.close(true);
   o.signal?.addEventListener('abort', stop);
@@ -292,7 +312,9 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<void> {
   } finally {
     o.signal?.removeEventListener('abort', stop);
     o.abandon?.removeEventListener('abort', kill);
+    clearInterval(heartbeat);
     await worker.close();
+    await connection.del(heartbeatKey(name)).catch(() => {});
     connection.disconnect();
   }
   if (refused) throw refused;
