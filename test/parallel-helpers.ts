@@ -79,3 +79,47 @@ export async function startRedis(): Promise<RedisServer> {
     }),
   };
 }
+
+export const BIN = join(import.meta.dirname, '..', 'bin', 'trtmix.js');
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** stderr so far. */
+  stderr(): string;
+  /** Resolves with the first stderr line matching. */
+  line(pattern: RegExp): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** `node bin/trtmix.js worker --queue URL ...`, as a user starts it on another machine. */
+export function startWorker(url: string, ...extra: string[]): WorkerProcess {
+  const child = spawn(process.execPath, [BIN, 'worker', '--queue', url, '--threads', '1', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  const waiting: Array<{ pattern: RegExp; resolve(l: string): void }> = [];
+  child.stderr!.on('data', (b: Buffer) => {
+    text += b.toString();
+    for (const w of [...waiting]) {
+      const hit = text.split('\n').find((l) => w.pattern.test(l));
+      if (hit !== undefined) { waiting.splice(waiting.indexOf(w), 1); w.resolve(hit); }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    stderr: () => text,
+    exited,
+    line: (pattern) => {
+      const hit = text.split('\n').find((l) => pattern.test(l));
+      return hit !== undefined ? Promise.resolve(hit) : new Promise((resolve) => waiting.push({ pattern, resolve }));
+    },
+  };
+}
+
+/** Waits for the condition, polling. */
+export async function until(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000, everyMs = 20): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -7,6 +7,7 @@ import { latencyCommand } from './latency.ts';
 import { profileCommand } from './profile.ts';
 import { replayCommand } from './replay.ts';
 import { searchCommand } from './search.ts';
+import { workerCommand } from './worker.ts';
 
 // One line per command module.
 export const commands: CommandModule<any, any>[] = [
@@ -18,4 +19,5 @@ export const commands: CommandModule<any, any>[] = [
   profileCommand,
   replayCommand,
   searchCommand,
+  workerCommand,
 ];
