@@ -10,3 +10,7 @@ process.stdout.on('error', (e) => {
 register();
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
+// A producer on --queue ends here once its results are written; BullMQ/ioredis can leave a reconnecting socket
+// behind after close() that would keep the process alive (the worker command ends on its own signal handling).
+const argv = process.argv.slice(2);
+if (argv.some((a) => a === '--queue' || a.startsWith('--queue=')) && argv[0] !== 'worker') process.exit(process.exitCode);

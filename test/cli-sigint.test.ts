@@ -24,10 +24,11 @@ function withoutTiming(policy: { search: Record<string, unknown> }) {
   return { ...policy, search };
 }
 
-test('SIGINT keeps the best policy and a checkpoint; --resume ends where an uninterrupted run ends', async () => {
-  const ws = workspace('cli-sigint');
+async function interruptAndResume(name: string, extra: string[]): Promise<void> {
+  const ws = workspace(name);
   // Enough episodes that the run is still going when the first evaluations are on disk (a few seconds in all).
-  const options = ['--model', ws.model, '--data', ws.data, ...FAST, '--agent', 'dqn', '--episodes', '60', '--seed', '7'];
+  const fast = extra.includes('--screen-samples') ? FAST.slice(0, 4) : FAST;
+  const options = ['--model', ws.model, '--data', ws.data, ...fast, '--agent', 'dqn', '--episodes', '60', '--seed', '7', ...extra];
   const reference = join(ws.dir, 'reference');
   const interrupted = join(ws.dir, 'interrupted');
 
@@ -76,4 +77,9 @@ test('SIGINT keeps the best policy and a checkpoint; --resume ends where an unin
   assert.deepEqual(history(interrupted), history(reference));
   assert.deepEqual(withoutTiming(readJson(join(interrupted, 'policy.json'))), withoutTiming(readJson(join(reference, 'policy.json'))));
   assert.ok(existsSync(join(interrupted, 'trtexec.txt')));
-});
+}
+
+test('SIGINT keeps the best policy and a checkpoint; --resume ends where an uninterrupted run ends', () => interruptAndResume('cli-sigint', []));
+
+// Rounds of 3 episodes with screening: the round an interrupt cuts short is replayed, its finished scores from scores.jsonl.
+test('with --proposals 3 and screening, --resume also ends where an uninterrupted run ends', () => interruptAndResume('cli-sigint-rounds', ['--proposals', '3', '--screen-samples', '8']));

@@ -68,7 +68,7 @@ export function parseQueueUrl(url: string): URL {
  * Connects once with no retries and a short timeout: ioredis would retry forever, and a search or worker pointed at
  * the wrong address should say so at once.
  */
-async function probe(url: string): Promise<void> {
+export async function probe(url: string): Promise<void> {
   const r = new Redis(url, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   // connect() rejects with "Connection is closed"; the socket's own error (ECONNREFUSED, ENOTFOUND) says why.
   let cause: Error | undefined;

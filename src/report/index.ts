@@ -111,6 +111,12 @@ function summaryTable(input: SearchReportInput, s: SearchSummary): string {
     if (input.int8LatencyMs !== undefined) rows.push(['all-INT8 latency', `${formatNumber(input.int8LatencyMs)} ms`]);
   }
   rows.push(['evaluations', `${s.evaluations} (${s.feasible} feasible) over ${s.episodes} episodes in ${formatNumber(s.seconds)} s`]);
+  const tp = input.throughput;
+  if (tp && tp.wallSeconds > 0) {
+    const perMinute = (60 * tp.evaluations) / tp.wallSeconds;
+    const busy = tp.workerSeconds / tp.wallSeconds;
+    rows.push(['evaluation throughput', `${formatNumber(perMinute)} evaluations/min (+ ${formatNumber((60 * tp.screeningRuns) / tp.wallSeconds)} screening runs/min); ${tp.proposals} proposed per round on ${tp.workers}; ${formatNumber(busy)} jobs running on average`]);
+  }
   rows.push(['precisions (best policy)', {
     html: PRECISIONS.map((p) => `${precisionBadge(p).html} ${s.precisions[p]}`).join(' &nbsp; ') +
       ` &nbsp; of ${input.layers.length} layers; ${escapeHtml(formatNumber(s.int8MacShare * 100))} % of MACs read int8`,

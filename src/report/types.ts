@@ -102,6 +102,22 @@ export interface SearchReportInput {
   sensitivity?: AnalysisInput;
   /** The ladder of policies in pareto/ (pareto/index.json), fastest first. */
   ladder?: LadderEntry[];
+  /** How fast the search measured: jobs (evaluations and screening runs) over the search's wall time. */
+  throughput?: Throughput;
+}
+
+/** The evaluation throughput of a search, for report.html. */
+export interface Throughput {
+  evaluations: number;
+  screeningRuns: number;
+  /** Wall time of the agent's search, seconds. */
+  wallSeconds: number;
+  /** The workers' own seconds on the jobs (summed over workers). */
+  workerSeconds: number;
+  /** Policies proposed per round (--proposals). */
+  proposals: number;
+  /** Where the jobs ran, e.g. `4 worker threads`, `this process`. */
+  workers: string;
 }
 
 /** One step of pareto/index.json, as the report links it. */

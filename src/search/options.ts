@@ -31,6 +31,9 @@ export interface SearchArgs extends ExperimentArgs {
   'layer-calibration'?: string[];
   'pareto-steps'?: number;
   'metrics-port'?: number;
+  proposals?: number;
+  jobs?: number;
+  queue?: string;
   report?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -58,6 +61,9 @@ export function withSearchOptions<T>(y: Argv<T>): Argv<T & SearchArgs> {
       default: DEFAULT_LAYER_CALIBRATION,
       describe: 'Other calibrations an INT8 layer may choose for its input (extra actions): max, mse, entropy, percentile:P; "none" = --calibration only',
     })
+    .option('proposals', { type: 'number', default: 1, describe: 'Policies proposed per round, evaluated at once (the vector env\'s width: DQN episodes in flight, the baselines\' independent probes); part of what decides the result' })
+    .option('jobs', { type: 'number', describe: 'Evaluation workers on this machine (worker threads, each with its own onnxruntime session and a share of the cores); default: what the cores and memory allow, at most --proposals. Never changes the result' })
+    .option('queue', { type: 'string', describe: 'Send evaluations to `trtmix worker` processes through a BullMQ queue on this Redis, e.g. redis://10.0.0.5:6379 (workers read the model and data from the same paths)' })
     .option('out', { type: 'string', describe: 'Output folder (default runs/<timestamp>)' }) as Argv<T & SearchArgs>;
 }
 
@@ -98,6 +104,13 @@ export function parseConfidence(v: number | undefined): number | undefined {
     throw new UserError(`--confidence must be a level between 0 and 1, e.g. 0.95, got ${v}${typeof v === 'number' && v > 1 && v < 100 ? ` (write ${v / 100})` : ''}`);
   }
   return v;
+}
+
+/** --proposals / --jobs: a whole number >= 1. */
+export function parseWorkers(name: 'proposals' | 'jobs', v: number | undefined, fallback: number): number {
+  const n = v ?? fallback;
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`--${name} must be a whole number >= 1, got ${v}`);
+  return n;
 }
 
 /** `90s`, `10m`, `1.5h`, or plain seconds -> milliseconds. */

@@ -12,7 +12,7 @@
  * At the end the best policy is scored once on the held-out test samples, which no choice has seen; policy.json gets
  * those figures beside the search split's, each with its bootstrap interval.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic, appendFileChecked } from '../fs.ts';
@@ -42,7 +42,10 @@ import type { RunMetrics } from '../monitor/metrics.ts';
 import { grafanaDashboardJson } from '../monitor/grafana.ts';
 import { breaksFloor } from '../cli/figures.ts';
 import type { ScoreFigures } from '../quant/evaluator.ts';
-import { parseDuration, parseConfidence, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
+import type { EvaluationBackend } from '../parallel/types.ts';
+import { openBackend, autoJobs } from '../parallel/index.ts';
+import { workerSetup } from '../parallel/setup.ts';
+import { parseWorkers, parseDuration, parseConfidence, defaultRunDir, searchActions, parseLayerCalibration, DEFAULT_EPISODES, DEFAULT_LADDER_STEPS, DEFAULT_LAYER_CALIBRATION, DEFAULT_TIME_LIMIT, type SearchArgs } from './options.ts';
 export { DEFAULT_EPISODES, DEFAULT_TIME_LIMIT } from './options.ts';
 
 const AGENTS_WITH_SENSITIVITY = new Set(['dqn', 'rules', 'knapsack', 'greedy']);
@@ -88,6 +91,8 @@ export function runConfig(args: SearchArgs, agent: string): Record<string, unkno
     otherOps: args['other-ops'] ?? DEFAULT_OTHER_OPS,
     // Only when on, so that folders from before --bias-correction still resume.
     ...(args['bias-correction'] ? { biasCorrection: { passes: args['bias-passes'] ?? 1 } } : {}),
+    // The round width decides the result (the workers do not); recorded only when not 1, as above.
+    ...((args.proposals ?? 1) !== 1 ? { proposals: args.proposals } : {}),
   };
 }
 
@@ -102,12 +107,16 @@ interface Checkpoint {
 }
 
 function readHistory(path: string): HistoryLine[] {
+  return readJsonLines<HistoryLine>(path);
+}
+
+function readJsonLines<T>(path: string): T[] {
   if (!existsSync(path)) return [];
   const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const out: HistoryLine[] = [];
+  const out: T[] = [];
   for (const [i, l] of lines.entries()) {
     try {
-      out.push(JSON.parse(l) as HistoryLine);
+      out.push(JSON.parse(l) as T);
     } catch {
       // A line cut short by a kill mid-write is the last one; everything before it is whole.
       if (i === lines.length - 1) break;
@@ -118,12 +127,36 @@ function readHistory(path: string): HistoryLine[] {
 }
 
 /**
+ * Where the search's evaluations run: in this process (one at a time), on --jobs worker threads, or through --queue.
+ * --jobs defaults to what the cores and memory allow, never more than the round's --proposals (more could not be used).
+ */
+export async function openSearchBackend(args: SearchArgs, setup: SearchSetup, proposals: number, ui: ExperimentUi): Promise<EvaluationBackend | undefined> {
+  let jobs: number;
+  if (args.jobs !== undefined) jobs = parseWorkers('jobs', args.jobs, 1);
+  else {
+    const auto = autoJobs({ proposals, modelBytes: statSync(setup.exp.loaded.path).size });
+    jobs = auto.jobs;
+    if (jobs > 1 && !args.queue) ui.log(`note: --jobs ${jobs} (${auto.why})`);
+  }
+  if (jobs <= 1 && !args.queue) return undefined;
+  const { evaluator } = setup;
+  return openBackend({ jobs, queue: args.queue, setup: workerSetup(setup.exp, { screenSamples: evaluator.screenSamples, confidence: evaluator.confidence }), log: ui.log });
+}
+
+/**
  * The evaluator the environment sees: screening subset, replay of recorded scores on --resume, interruption, and
  * with --confidence the drop bound of every full evaluation.
  */
 class RunEvaluator implements EnvEvaluator {
   readonly recorded = new Map<string, { score: number; dropBound?: number }>();
   interrupted = false;
+  /** Where jobs go (--jobs N > 1, --queue); absent: scored in this process, one at a time. */
+  backend?: EvaluationBackend;
+  /** Called with every score computed (not replayed): scores.jsonl, so that an interrupted round is replayed. */
+  onScore?: (key: string, result: { score: number; dropBound?: number }) => void;
+  /** Jobs running now, jobs finished, and the workers' seconds on them (throughput for the progress line and the report). */
+  readonly work = { running: 0, done: 0, seconds: 0 };
+  private queue: Promise<unknown> = Promise.resolve();
   constructor(private readonly exp: Experiment, private readonly layerNames: string[], readonly screenSamples: number, readonly confidence?: number) {}
   get fp32Score(): number { return this.exp.evaluator.fp32Score; }
   get higherIsBetter(): boolean { return this.exp.evaluator.higherIsBetter; }
@@ -132,10 +165,39 @@ class RunEvaluator implements EnvEvaluator {
     const known = this.recorded.get(key);
     if (known !== undefined) return known;
     if (this.interrupted) throw new SearchInterrupted();
-    if (opts.subset) return { score: (await this.exp.evaluator.evaluate(policy, { samples: this.screenSamples })).score };
+    const t0 = performance.now();
+    const result = this.backend
+      ? await this.counted(() => this.backend!.score({ policy, subset: opts.subset === true }))
+      : await this.inTurn(() => this.counted(() => this.inProcess(policy, opts.subset === true)));
+    this.work.seconds += 'seconds' in result ? (result as { seconds: number }).seconds : (performance.now() - t0) / 1000;
+    const kept = { score: result.score, ...(result.dropBound !== undefined ? { dropBound: result.dropBound } : {}) };
+    this.recorded.set(key, kept);
+    this.onScore?.(key, kept);
+    return kept;
+  }
+  private async inProcess(policy: LayerPolicy, subset: boolean): Promise<{ score: number; dropBound?: number }> {
+    if (subset) return { score: (await this.exp.evaluator.evaluate(policy, { samples: this.screenSamples })).score };
     if (this.confidence === undefined) return { score: (await this.exp.evaluator.evaluate(policy)).score };
     const f = await this.exp.evaluator.figures(policy, { confidence: this.confidence });
     return { score: f.score, dropBound: f.dropBound };
+  }
+  private async counted<T>(f: () => Promise<T>): Promise<T> {
+    this.work.running++;
+    try {
+      return await f();
+    } finally {
+      this.work.running--;
+      this.work.done++;
+    }
+  }
+  /** In process, jobs run one after another (a round's concurrency is the workers'); an interrupt stops the queue. */
+  private inTurn<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => {
+      if (this.interrupted) throw new SearchInterrupted();
+      return f();
+    });
+    this.queue = next.catch(() => {});
+    return next;
   }
   remember(line: HistoryLine): void {
     if (line.subsetScore !== null) this.recorded.set(`subset#${line.key}`, { score: line.subsetScore });
@@ -143,6 +205,17 @@ class RunEvaluator implements EnvEvaluator {
       this.recorded.set(`full#${line.key}`, { score: line.score, ...(typeof line.dropBound === 'number' ? { dropBound: line.dropBound } : {}) });
     }
   }
+  /** A line of scores.jsonl (a score computed in a round that an interrupt cut short). */
+  rememberScore(line: ScoreLine): void {
+    this.recorded.set(line.job, { score: line.score, ...(typeof line.dropBound === 'number' ? { dropBound: line.dropBound } : {}) });
+  }
+}
+
+/** One line of scores.jsonl: every score the workers computed, by job (`subset#KEY` / `full#KEY`). */
+export interface ScoreLine {
+  job: string;
+  score: number;
+  dropBound?: number;
 }
 
 export interface SearchSetup {
@@ -345,6 +418,8 @@ export interface SearchOutcome {
   files: string[];
   /** pareto/index.json as written (a finished search). */
   ladder?: LadderStep[];
+  /** Where the evaluations ran (`this process`, `2 worker threads`, `queue redis://...`). */
+  workers: string;
 }
 
 export interface RunUi extends ExperimentUi {
@@ -387,8 +462,12 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   // A resumed run reads the analysis it wrote instead of measuring it again.
   const savedAnalysis = join(outDir, 'analysis.json');
   let setup: SearchSetup;
+  const proposals = parseWorkers('proposals', args.proposals, 1);
+  if (args.jobs !== undefined) parseWorkers('jobs', args.jobs, 1); // refused before calibration, not after
+  if (args.queue !== undefined) await checkQueue(args.queue);
   try {
     setup = await setupSearch(args, agentName, { ...ui, ...(args.resume && existsSync(savedAnalysis) ? { analysisFile: savedAnalysis } : {}) });
+    setup.evaluator.backend = await openSearchBackend(args, setup, proposals, ui);
   } catch (e) {
     // Refused before any result (bad data, infeasible budget): no empty run folder left behind.
     if (createdOutDir) removeEmptyFolder(outDir);
@@ -402,7 +481,14 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   // With --metrics-port it is wanted while the search runs; otherwise it comes with the other outputs at the end.
   if (ui.monitor) writeDashboard();
   const { exp, env, evaluator } = setup;
+  const workersText = evaluator.backend?.description ?? 'this process';
   for (const line of restored) evaluator.remember(line);
+  // Scores of a round an interrupt cut short: replayed by --resume like the history.
+  const scoresPath = join(outDir, 'scores.jsonl');
+  if (args.resume) for (const line of readJsonLines<ScoreLine>(scoresPath)) evaluator.rememberScore(line);
+  else writeFileAtomic(scoresPath, '');
+  evaluator.onScore = (job, r) => appendFileChecked(scoresPath, `${JSON.stringify({ job, ...r } satisfies ScoreLine)}\n`);
+
   if (setup.analysis && !args.analysis && !existsSync(savedAnalysis)) {
     // The search's report.html carries the heatmap; the analysis adds its table and Prometheus metrics.
     writeFileAtomic(savedAnalysis, analysisJson(setup.analysis));
@@ -462,7 +548,8 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
     savePolicy();
     const best = chosenRecord();
     const w = work();
-    updateBar(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms · ${workText(w.evaluations, w.screeningRuns)}` : `${workText(w.evaluations, w.screeningRuns)}, nothing feasible yet`);
+    const workers = proposals > 1 || evaluator.backend ? ` · ${roundText(proposals, evaluator.backend)}` : '';
+    updateBar(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms · ${workText(w.evaluations, w.screeningRuns)}${workers}` : `${workText(w.evaluations, w.screeningRuns)}, nothing feasible yet${workers}`);
   };
   ui.monitor?.watchSearch(setup, agentName, target);
   ui.onReady?.(() => { evaluator.interrupted = true; });
@@ -476,7 +563,7 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
   let status: SearchOutcome['status'] = 'done';
   let safeEnd: EvaluationRecord | undefined;
   try {
-    result = await agent.search(env, { episodes, maxEvaluations: args['max-evaluations'], timeLimitMs });
+    result = await agent.search(env, { episodes, maxEvaluations: args['max-evaluations'], timeLimitMs, proposals });
     chosen = { record: env.best };
     safeEnd = await measureSafeEnd(env);
   } catch (e) {
@@ -484,6 +571,8 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
     status = 'interrupted';
   } finally {
     (agent as { dispose?: () => void }).dispose?.();
+    await evaluator.backend?.close();
+    evaluator.backend = undefined;
   }
   const best = chosenRecord();
   bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms` : 'no feasible policy');
@@ -524,9 +613,23 @@ export async function runSearch(args: SearchArgs, ui: RunUi): Promise<SearchOutc
     ladder = written.steps;
     files.push(written.index);
   }
-  const report = await renderSearchReport({ ...reportInput(setup, agentName, policy, readHistory(historyPath), int8Latency, target), ...(ladder ? { ladder } : {}) }, outDir, { png: false });
+  const w = work();
+  const throughput = result ? { ...w, wallSeconds: result.seconds, workerSeconds: evaluator.work.seconds, proposals, workers: workersText } : undefined;
+  const report = await renderSearchReport({ ...reportInput(setup, agentName, policy, readHistory(historyPath), int8Latency, target), ...(ladder ? { ladder } : {}), ...(throughput ? { throughput } : {}) }, outDir, { png: false });
   files.push(report.html);
-  return { outDir, status, policy, figures, result, setup, files, ladder };
+  return { outDir, status, policy, figures, result, setup, files, ladder, workers: workersText };
+}
+
+/** An unreachable or malformed --queue is found out before minutes of calibration and analysis. */
+export async function checkQueue(url: string): Promise<void> {
+  const { parseQueueUrl, probe } = await import('../parallel/queue.ts');
+  parseQueueUrl(url);
+  await probe(url);
+}
+
+/** `4 at once on 2 worker threads`: the round width and where its evaluations run. */
+export function roundText(proposals: number, backend: EvaluationBackend | undefined): string {
+  return `${proposals} at once on ${backend ? backend.description : 'this process'}`;
 }
 
 function removeEmptyFolder(dir: string): void {

@@ -2,7 +2,8 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { GlobalOptions } from '../main.ts';
-import { withSearchOptions, parseDuration, parseLayerCalibration, DEFAULT_EPISODES, type SearchArgs } from '../../search/options.ts';
+import { withSearchOptions, parseDuration, parseLayerCalibration, parseWorkers, DEFAULT_EPISODES, type SearchArgs } from '../../search/options.ts';
+import type { EvaluationBackend } from '../../parallel/types.ts';
 import { prepareExperiment } from '../experiment.ts';
 import { AGENT_NAMES } from '../../../agents/names.ts';
 import { formatTable } from '../table.ts';
@@ -51,7 +52,7 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
       ]) as any,
   handler: async (args) => {
     // Loaded here, not at the top: TensorFlow.js and vega cost a second that --help should not pay.
-    const { setupSearch, agentOptions } = await import('../../search/run.ts');
+    const { setupSearch, agentOptions, openSearchBackend } = await import('../../search/run.ts');
     const { createAgent } = await import('../../../agents/index.ts');
     // --json keeps stdout for the one document; progress still goes to stderr.
     const quiet = Boolean(args.quiet);
@@ -66,47 +67,56 @@ export const compareCommand: CommandModule<GlobalOptions, Args> = {
     const { exp, rows } = await monitored('compare', args, log, async (monitor) => {
       const exp = await prepareExperiment(args, { quiet, log });
       const rows: CompareRow[] = [];
-      for (const name of agents) {
-        exp.evaluator.clearCache();
-        const setup = await setupSearch({ ...args, agent: name }, name, { quiet, log, monitor }, exp);
-        const bar = progress(`compare: ${name}`, { total: evaluations, quiet });
-        // Counts screening runs too (searchProgress), so the ETA means something for agents that screen many policies.
-        const stats0 = { evaluations: setup.env.stats.evaluations, subsetEvaluations: setup.env.stats.subsetEvaluations };
-        setup.hooks.onEvaluation = () => {
-          const w = { evaluations: setup.env.stats.evaluations - stats0.evaluations, screeningRuns: setup.env.stats.subsetEvaluations - stats0.subsetEvaluations };
-          const p = searchProgress({ ...w, maxEvaluations: evaluations });
-          bar.setTotal(p.total);
-          bar.update(p.done, workText(w.evaluations, w.screeningRuns));
-        };
-        monitor?.watchSearch(setup, name, args.target ?? 't4');
-        const agent = createAgent(name, { ...agentOptions(setup), seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
-        const started = performance.now();
-        const result = await agent.search(setup.env, { maxEvaluations: evaluations, episodes: args.episodes ?? DEFAULT_EPISODES, timeLimitMs: parseDuration(args['time-limit']) });
-        (agent as { dispose?: () => void }).dispose?.();
-        const best = result.best;
-        // Scored after the agent is done: the test samples never take part in its choices.
-        const test = best ? await (await exp.testEvaluator())?.figures(best.policy) : undefined;
-        const totalMacs = exp.loaded.layers.reduce((a, l) => a + l.macs, 0);
-        const int8Macs = best ? exp.loaded.layers.filter((l) => ['int8', 'mixed'].includes(best.policy[l.name]?.precision ?? 'fp32')).reduce((a, l) => a + l.macs, 0) : 0;
-        const row: CompareRow = {
-          agent: name,
-          evaluations: result.evaluations,
-          screeningRuns: result.subsetEvaluations,
-          cacheHits: result.cacheHits,
-          score: best ? best.score : null,
-          drop: best ? -best.dAcc : null,
-          latencyMs: best ? best.latencyMs : null,
-          reward: best ? best.reward : null,
-          int8MacsShare: best ? int8Macs / totalMacs : null,
-          testScore: test?.score ?? null,
-          testDrop: test?.drop ?? null,
-          testCi95: test?.ci95 ?? null,
-          wallSeconds: (performance.now() - started) / 1000,
-        };
-        bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms, reward ${best.reward.toFixed(4)}` : 'no feasible policy');
-        // Why it stopped (e.g. with evaluations left) and where it started: the agent's own account.
-        for (const note of result.notes) log(`  ${name}: ${note}`);
-        rows.push(row);
+      const proposals = parseWorkers('proposals', args.proposals, 1);
+      // One set of workers for all agents (their setup is the experiment's, the same for every agent).
+      let backend: EvaluationBackend | undefined;
+      try {
+        for (const name of agents) {
+          exp.evaluator.clearCache();
+          const setup = await setupSearch({ ...args, agent: name }, name, { quiet, log, monitor }, exp);
+          backend ??= await openSearchBackend(args, setup, proposals, { quiet, log });
+          setup.evaluator.backend = backend;
+          const bar = progress(`compare: ${name}`, { total: evaluations, quiet });
+          // Counts screening runs too (searchProgress), so the ETA means something for agents that screen many policies.
+          const stats0 = { evaluations: setup.env.stats.evaluations, subsetEvaluations: setup.env.stats.subsetEvaluations };
+          setup.hooks.onEvaluation = () => {
+            const w = { evaluations: setup.env.stats.evaluations - stats0.evaluations, screeningRuns: setup.env.stats.subsetEvaluations - stats0.subsetEvaluations };
+            const p = searchProgress({ ...w, maxEvaluations: evaluations });
+            bar.setTotal(p.total);
+            bar.update(p.done, workText(w.evaluations, w.screeningRuns));
+          };
+          monitor?.watchSearch(setup, name, args.target ?? 't4');
+          const agent = createAgent(name, { ...agentOptions(setup), seed: exp.seed, dqn: { episodes: args.episodes ?? DEFAULT_EPISODES } });
+          const started = performance.now();
+          const result = await agent.search(setup.env, { maxEvaluations: evaluations, episodes: args.episodes ?? DEFAULT_EPISODES, timeLimitMs: parseDuration(args['time-limit']), proposals });
+          (agent as { dispose?: () => void }).dispose?.();
+          const best = result.best;
+          // Scored after the agent is done: the test samples never take part in its choices.
+          const test = best ? await (await exp.testEvaluator())?.figures(best.policy) : undefined;
+          const totalMacs = exp.loaded.layers.reduce((a, l) => a + l.macs, 0);
+          const int8Macs = best ? exp.loaded.layers.filter((l) => ['int8', 'mixed'].includes(best.policy[l.name]?.precision ?? 'fp32')).reduce((a, l) => a + l.macs, 0) : 0;
+          const row: CompareRow = {
+            agent: name,
+            evaluations: result.evaluations,
+            screeningRuns: result.subsetEvaluations,
+            cacheHits: result.cacheHits,
+            score: best ? best.score : null,
+            drop: best ? -best.dAcc : null,
+            latencyMs: best ? best.latencyMs : null,
+            reward: best ? best.reward : null,
+            int8MacsShare: best ? int8Macs / totalMacs : null,
+            testScore: test?.score ?? null,
+            testDrop: test?.drop ?? null,
+            testCi95: test?.ci95 ?? null,
+            wallSeconds: (performance.now() - started) / 1000,
+          };
+          bar.finish(best ? `best ${best.score.toFixed(4)} @ ${best.latencyMs.toFixed(3)} ms, reward ${best.reward.toFixed(4)}` : 'no feasible policy');
+          // Why it stopped (e.g. with evaluations left) and where it started: the agent's own account.
+          for (const note of result.notes) log(`  ${name}: ${note}`);
+          rows.push(row);
+        }
+      } finally {
+        await backend?.close();
       }
       return { exp, rows };
     });

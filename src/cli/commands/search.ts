@@ -68,6 +68,8 @@ export const searchCommand: CommandModule<GlobalOptions, Args> = {
         test: policy?.metrics.test ?? null,
         evaluations: stats.evaluations,
         subsetEvaluations: stats.subsetEvaluations,
+        proposals: args.proposals ?? 1,
+        workers: outcome.workers,
         cacheHits: stats.cacheHits,
         files: outcome.files,
         pareto: outcome.ladder ? outcome.ladder.map((s) => ({ ...s, dir: `${outDir}/pareto/${s.dir}` })) : null,
