@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertUserError, trtmix } from './cli-helpers.ts';
 
-const COMMANDS = ['search', 'replay', 'export', 'analyze', 'latency', 'profile', 'compare', 'info'];
+const COMMANDS = ['search', 'replay', 'export', 'analyze', 'latency', 'profile', 'compare', 'info', 'worker'];
 
 /** The lines of one `Section:` of yargs help, up to the next blank line. */
 function section(help: string, name: string): string[] {
@@ -44,7 +44,7 @@ describe('help', { concurrency: 2 }, () => {
   }
 
   test('no command, an unknown command and an unknown option are bad usage (exit 2, one line)', async () => {
-    assertUserError(await trtmix([]), /no command given; name one of: analyze, compare, export, info, latency, profile, replay, search; trtmix --help shows the options/);
+    assertUserError(await trtmix([]), /no command given; name one of: analyze, compare, export, info, latency, profile, replay, search, worker; trtmix --help shows the options/);
     assertUserError(await trtmix(['serach']), /unknown command "serach"; did you mean search\?; trtmix --help shows the options/);
     assertUserError(await trtmix(['latency', '--targte', 't4']), /Unknown arguments?: targte; trtmix latency --help shows the options/);
     assertUserError(await trtmix(['search', '--agent', 'ppo']), /Invalid values: Argument: agent, Given: "ppo", Choices: "dqn"/);

@@ -21,7 +21,7 @@ export const workerCommand: CommandModule<GlobalOptions, Args> = {
       .epilogue('The worker reads the model and data at the paths the search gives (share that folder at the same path) and checks their sha256; a worker of another trtmix version, or with other files, refuses the search (exit 2) and leaves the job for another worker. Ctrl-C or SIGTERM: finish the current job, then exit 0 (twice: at once; the job goes back to the queue).')
       .example([
         ['$0 worker --queue redis://10.0.0.5:6379', 'Serve every search that uses this Redis'],
-        ['$0 search --model m.onnx --data d.npy --queue redis://10.0.0.5:6379', 'The search that sends it policies to score'],
+        ['$0 worker --queue redis://10.0.0.5:6379 --concurrency 2 --threads 8', 'Two jobs at once, 8 onnxruntime threads each (a 16-core machine)'],
       ]) as any,
   handler: async (args) => {
     for (const k of ['concurrency', 'threads', 'lock-ms'] as const) {
