@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveModel } from '../src/onnx/model.ts';
@@ -127,4 +127,18 @@ export function workspace(prefix: string): Workspace {
   saveModel(makeModel([{ name: 'relu', opType: 'Relu', input: ['x'], output: ['y'] }], [valueInfo('x', ['N', 4])], [valueInfo('y', ['N', 4])], []), ws.noLayers);
   writeFileSync(ws.labels, `${Array.from({ length: 48 }, (_, i) => String(i % 4)).join('\n')}\n`);
   return ws;
+}
+
+/** history.jsonl of a run folder, timing fields (`seconds`, `wallSeconds`) left out. */
+export function historyWithoutTiming(dir: string): Array<Record<string, unknown>> {
+  return readFileSync(join(dir, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => {
+    const { seconds: _s, wallSeconds: _w, ...rest } = JSON.parse(l);
+    return rest;
+  });
+}
+
+/** A policy.json without its timing field (`search.seconds`). */
+export function policyWithoutTiming(policy: { search: Record<string, unknown> }) {
+  const { seconds: _seconds, ...search } = policy.search;
+  return { ...policy, search };
 }

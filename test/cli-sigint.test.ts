@@ -8,21 +8,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { collect, FAST, start, trtmix, workspace } from './cli-helpers.ts';
+import { collect, FAST, start, trtmix, workspace, historyWithoutTiming, policyWithoutTiming } from './cli-helpers.ts';
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 
-function history(dir: string): Array<Record<string, unknown>> {
-  return readFileSync(join(dir, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { seconds: _s, wallSeconds: _w, ...rest } = JSON.parse(l);
-    return rest;
-  });
-}
-
-function withoutTiming(policy: { search: Record<string, unknown> }) {
-  const { seconds: _seconds, ...search } = policy.search;
-  return { ...policy, search };
-}
 
 async function interruptAndResume(name: string, extra: string[]): Promise<void> {
   const ws = workspace(name);
@@ -50,7 +39,7 @@ async function interruptAndResume(name: string, extra: string[]): Promise<void> 
   assert.equal((r.stdout.match(/--out/g) ?? []).length, 1, 'the resume command names --out once');
   const checkpoint = readJson(join(interrupted, 'checkpoint.json'));
   assert.equal(checkpoint.status, 'interrupted');
-  const recorded = history(interrupted);
+  const recorded = historyWithoutTiming(interrupted);
   assert.equal(checkpoint.measurements, recorded.length);
   if (recorded.some((h) => h.feasible)) {
     const policy = readJson(join(interrupted, 'policy.json'));
@@ -61,7 +50,7 @@ async function interruptAndResume(name: string, extra: string[]): Promise<void> 
 
   const ref = await uninterrupted;
   assert.equal(ref.code, 0, ref.stderr);
-  assert.ok(recorded.length < history(reference).length, 'the interrupted run stopped early');
+  assert.ok(recorded.length < historyWithoutTiming(reference).length, 'the interrupted run stopped early');
 
   const refused = await trtmix(['search', ...options, '--out', interrupted]);
   assert.equal(refused.code, 2);
@@ -74,8 +63,8 @@ async function interruptAndResume(name: string, extra: string[]): Promise<void> 
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.equal(JSON.parse(resumed.stdout).status, 'done');
   assert.equal(readJson(join(interrupted, 'checkpoint.json')).status, 'done');
-  assert.deepEqual(history(interrupted), history(reference));
-  assert.deepEqual(withoutTiming(readJson(join(interrupted, 'policy.json'))), withoutTiming(readJson(join(reference, 'policy.json'))));
+  assert.deepEqual(historyWithoutTiming(interrupted), historyWithoutTiming(reference));
+  assert.deepEqual(policyWithoutTiming(readJson(join(interrupted, 'policy.json'))), policyWithoutTiming(readJson(join(reference, 'policy.json'))));
   assert.ok(existsSync(join(interrupted, 'trtexec.txt')));
 }
 

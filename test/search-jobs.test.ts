@@ -7,21 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FAST, trtmix, workspace } from './cli-helpers.ts';
+import { FAST, trtmix, workspace, historyWithoutTiming, policyWithoutTiming } from './cli-helpers.ts';
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 
-function history(dir: string): Array<Record<string, unknown>> {
-  return readFileSync(join(dir, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { seconds: _s, wallSeconds: _w, ...rest } = JSON.parse(l);
-    return rest;
-  });
-}
-
-function withoutTiming(policy: { search: Record<string, unknown> }) {
-  const { seconds: _seconds, ...search } = policy.search;
-  return { ...policy, search };
-}
 
 test('the same seed and --proposals 4 give the same search on 1, 2 and 4 worker threads', async () => {
   const ws = workspace('search-jobs');
@@ -36,7 +25,7 @@ test('the same seed and --proposals 4 give the same search on 1, 2 and 4 worker 
     assert.equal(doc.proposals, 4);
     assert.match(doc.workers, jobs === 1 ? /^this process$/ : new RegExp(`^${jobs} worker threads`));
     assert.ok(doc.evaluations <= 10);
-    runs.push({ out, history: history(out), policy: withoutTiming(readJson(join(out, 'policy.json'))) });
+    runs.push({ out, history: historyWithoutTiming(out), policy: policyWithoutTiming(readJson(join(out, 'policy.json'))) });
     const report = readFileSync(join(out, 'report.html'), 'utf8');
     assert.match(report, /evaluation throughput/);
     assert.match(report, new RegExp(`4 proposed per round on ${jobs === 1 ? 'this process' : `${jobs} worker threads`}`));

@@ -4,22 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAST, assertUserError, trtmix, workspace } from './cli-helpers.ts';
 import { freePort, startWorker } from './parallel-helpers.ts';
-
-const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
-function history(dir: string): Array<Record<string, unknown>> {
-  return readFileSync(join(dir, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { seconds: _s, wallSeconds: _w, ...rest } = JSON.parse(l);
-    return rest;
-  });
-}
-function withoutTiming(policy: { search: Record<string, unknown> }) {
-  const { seconds: _seconds, ...search } = policy.search;
-  return { ...policy, search };
-}
 
 const ws = workspace('search-queue');
 const options = ['--model', ws.model, '--data', ws.data, ...FAST.slice(0, 4), '--screen-samples', '8', '--agent', 'dqn', '--max-evaluations', '8', '--episodes', '30', '--seed', '4', '--proposals', '3'];
